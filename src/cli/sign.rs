@@ -1,0 +1,125 @@
+//! `codex-attest sign`: sign an in-toto statement into a DSSE envelope.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use codex_attest::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use codex_attest::envelope_file::MAX_ENVELOPE_BYTES;
+use codex_attest::intoto::Statement;
+
+use super::{Ctx, Outcome, PASSPHRASE_ENV, hint, load_private_key, print_stdout, status};
+
+/// Sign an in-toto Statement v1 and write one DSSE envelope as one JSON line
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The statement's exact bytes are signed (never re-serialized), with payloadType
+application/vnd.in-toto+json. The envelope is one JSON line, the .intoto.jsonl convention.
+
+Examples:
+  codex-attest sign --key keys/ci.key statement.json > run.intoto.jsonl
+  codex-attest sign --key a.key --key b.key --output run.intoto.jsonl statement.json")]
+pub struct SignArgs {
+    /// The in-toto Statement v1 to sign (JSON)
+    #[arg(value_name = "STATEMENT")]
+    statement: PathBuf,
+    /// Private key to sign with (can be repeated: one signature per key)
+    #[arg(long = "key", value_name = "KEY", required = true)]
+    keys: Vec<PathBuf>,
+    /// Write the envelope to FILE instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Replace FILE if it exists
+    #[arg(long, requires = "output", conflicts_with = "append")]
+    force: bool,
+    /// Append the envelope as a new line of FILE (an .intoto.jsonl bundle)
+    #[arg(long, requires = "output")]
+    append: bool,
+    /// Environment variable that holds the key passphrase
+    #[arg(long, value_name = "VAR", default_value = PASSPHRASE_ENV)]
+    passphrase_env: String,
+}
+
+pub fn run(ctx: &Ctx, args: SignArgs) -> anyhow::Result<Outcome> {
+    let payload = read_statement(&args.statement)?;
+    let statement = Statement::from_slice(&payload).map_err(|err| {
+        anyhow::Error::new(err).context(hint(
+            format!(
+                "{} is not a valid in-toto Statement v1",
+                args.statement.display()
+            ),
+            "see https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md",
+        ))
+    })?;
+    let keys = args
+        .keys
+        .iter()
+        .map(|path| load_private_key(path, &args.passphrase_env))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let signers: Vec<_> = keys.iter().collect();
+    let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &payload, &signers)
+        .context("failed to sign the statement")?;
+    let line = format!("{}\n", envelope.to_json_line());
+    match &args.output {
+        None => print_stdout(&line)?,
+        Some(path) if args.append => append_line(path, &line)?,
+        Some(path) => super::write_file_atomically(path, line.as_bytes(), args.force)?,
+    }
+    let key_ids: Vec<_> = keys
+        .iter()
+        .map(|k| k.key_id().short().to_string())
+        .collect();
+    status(
+        ctx,
+        &format!(
+            "signed {} ({} subject{}) with {}{}",
+            args.statement.display(),
+            statement.subject.len(),
+            if statement.subject.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            key_ids.join(", "),
+            args.output
+                .as_ref()
+                .map(|p| format!(" into {}", p.display()))
+                .unwrap_or_default()
+        ),
+    );
+    Ok(Outcome::Success)
+}
+
+fn read_statement(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("failed to read statement {}", path.display()))?;
+    let mut payload = Vec::new();
+    file.take(MAX_ENVELOPE_BYTES as u64 + 1)
+        .read_to_end(&mut payload)
+        .with_context(|| format!("failed to read statement {}", path.display()))?;
+    if payload.len() > MAX_ENVELOPE_BYTES {
+        anyhow::bail!(
+            "statement {} is larger than the {} MiB limit",
+            path.display(),
+            MAX_ENVELOPE_BYTES / (1024 * 1024)
+        );
+    }
+    Ok(payload)
+}
+
+/// Appends one line with a single `write` on an `O_APPEND` descriptor, so concurrent appenders
+/// never interleave within a line.
+fn append_line(path: &PathBuf, line: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("failed to open {} for appending", path.display()))?;
+    file.write_all(line.as_bytes())
+        .with_context(|| format!("failed to append to {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("failed to append to {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! Digests: the `Sha256Digest` and `GitOid` newtypes, in-toto `DigestSet`s, and file hashing.
+//!
+//! Everything a user copies and pastes (a digest in a policy file, on a command line) goes through
+//! the `FromStr` impls here, so malformed values are rejected once, at the edge.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+use std::str::FromStr;
+
+use ring::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY, SHA256};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A SHA-256 digest, printed as 64 lowercase hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256Digest([u8; 32]);
+
+/// A git object id (SHA-1 or SHA-256 repositories), kept as lowercase hex.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GitOid(String);
+
+/// An in-toto DigestSet: algorithm name to lowercase hex.
+pub type DigestSet = BTreeMap<String, String>;
+
+/// The digests we record for one file: `sha256` plus git's blob id, and its size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigests {
+    pub sha256: Sha256Digest,
+    pub git_blob: GitOid,
+    pub size: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DigestParseError {
+    #[error("expected 64 lowercase hex characters, found {len} characters")]
+    Length { len: usize },
+    #[error("expected lowercase hex, found {found:?}")]
+    NotHex { found: char },
+    #[error("expected `sha256:<hex>`, found no `sha256:` prefix")]
+    MissingAlgorithm,
+}
+
+impl Sha256Digest {
+    pub fn from_bytes(bytes: [u8; 32]) -> Sha256Digest {
+        Sha256Digest(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Parses `sha256:<hex>`, the form used in policy files and on command lines.
+    pub fn parse_prefixed(s: &str) -> Result<Sha256Digest, DigestParseError> {
+        match s.strip_prefix("sha256:") {
+            Some(hex) => hex.parse(),
+            None => Err(DigestParseError::MissingAlgorithm),
+        }
+    }
+
+    /// `sha256:<hex>`.
+    pub fn prefixed(&self) -> String {
+        format!("sha256:{self}")
+    }
+
+    /// The first 12 hex characters, for human output.
+    pub fn short(&self) -> String {
+        self.to_string()[..12].to_string()
+    }
+}
+
+impl fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&to_hex(&self.0))
+    }
+}
+
+impl fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{self}")
+    }
+}
+
+impl FromStr for Sha256Digest {
+    type Err = DigestParseError;
+
+    fn from_str(s: &str) -> Result<Sha256Digest, DigestParseError> {
+        if s.len() != 64 {
+            return Err(DigestParseError::Length {
+                len: s.chars().count(),
+            });
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in s.as_bytes().chunks(2).enumerate() {
+            out[i] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Ok(Sha256Digest(out))
+    }
+}
+
+impl Serialize for Sha256Digest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256Digest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl GitOid {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GitOid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for GitOid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "git:{}", self.0)
+    }
+}
+
+impl FromStr for GitOid {
+    type Err = DigestParseError;
+
+    fn from_str(s: &str) -> Result<GitOid, DigestParseError> {
+        if s.len() != 40 && s.len() != 64 {
+            return Err(DigestParseError::Length {
+                len: s.chars().count(),
+            });
+        }
+        for b in s.bytes() {
+            hex_value(b)?;
+        }
+        Ok(GitOid(s.to_string()))
+    }
+}
+
+impl Serialize for GitOid {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for GitOid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl FileDigests {
+    /// The in-toto DigestSet for a subject or dependency: `sha256` and `gitBlob`.
+    pub fn digest_set(&self) -> DigestSet {
+        let mut set = DigestSet::new();
+        set.insert("sha256".to_string(), self.sha256.to_string());
+        set.insert("gitBlob".to_string(), self.git_blob.to_string());
+        set
+    }
+}
+
+/// SHA-256 of a byte string.
+pub fn sha256(bytes: &[u8]) -> Sha256Digest {
+    let d = ring::digest::digest(&SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    Sha256Digest(out)
+}
+
+/// `sha256` and git's SHA-1 blob id of a byte string.
+pub fn digest_bytes(bytes: &[u8]) -> FileDigests {
+    let mut hasher = DualHasher::new(bytes.len() as u64);
+    hasher.update(bytes);
+    hasher.finish()
+}
+
+/// Hashes a file's content in one streaming pass. Symlinks are not followed by the caller's
+/// choice: pass the path of a regular file.
+pub fn digest_file(path: &Path) -> io::Result<FileDigests> {
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    digest_reader(&mut file, size)
+}
+
+/// Hashes `size` bytes from a reader; fails if the reader yields a different number of bytes,
+/// which happens when a file changes while it is read.
+pub fn digest_reader(reader: &mut dyn Read, size: u64) -> io::Result<FileDigests> {
+    let mut hasher = DualHasher::new(size);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut seen = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        seen += n as u64;
+        if seen > size {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    if seen != size {
+        return Err(io::Error::other(format!(
+            "file changed while it was read: expected {size} bytes, read {seen}"
+        )));
+    }
+    Ok(hasher.finish())
+}
+
+/// Computes SHA-256 and the git blob id (`SHA-1("blob <size>\0" + content)`) together.
+struct DualHasher {
+    sha256: Context,
+    sha1: Context,
+    size: u64,
+}
+
+impl DualHasher {
+    fn new(size: u64) -> DualHasher {
+        let mut sha1 = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
+        sha1.update(format!("blob {size}\0").as_bytes());
+        DualHasher {
+            sha256: Context::new(&SHA256),
+            sha1,
+            size,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.sha256.update(bytes);
+        self.sha1.update(bytes);
+    }
+
+    fn finish(self) -> FileDigests {
+        let mut sha = [0u8; 32];
+        sha.copy_from_slice(self.sha256.finish().as_ref());
+        FileDigests {
+            sha256: Sha256Digest(sha),
+            git_blob: GitOid(to_hex(self.sha1.finish().as_ref())),
+            size: self.size,
+        }
+    }
+}
+
+/// Lowercase hex of a byte string.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 0xf) as usize] as char);
+    }
+    out
+}
+
+/// Decodes lowercase or uppercase hex.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            Some((hi * 16 + lo) as u8)
+        })
+        .collect()
+}
+
+fn hex_value(b: u8) -> Result<u8, DigestParseError> {
+    match b {
+        b'0'..=b'9' => Ok(b - b'0'),
+        b'a'..=b'f' => Ok(b - b'a' + 10),
+        _ => Err(DigestParseError::NotHex { found: b as char }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_empty_input() {
+        assert_eq!(
+            sha256(b"").to_string(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn git_blob_matches_git_hash_object() {
+        // `printf 'hello\n' | git hash-object --stdin`
+        let d = digest_bytes(b"hello\n");
+        assert_eq!(
+            d.git_blob.as_str(),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+        assert_eq!(d.size, 6);
+    }
+
+    #[test]
+    fn digest_parsing_rejects_bad_input() {
+        assert!("ABC".parse::<Sha256Digest>().is_err());
+        let upper = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        assert!(matches!(
+            upper.parse::<Sha256Digest>(),
+            Err(DigestParseError::NotHex { .. })
+        ));
+        assert!(Sha256Digest::parse_prefixed("sha1:abc").is_err());
+        let ok = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(Sha256Digest::parse_prefixed(ok).unwrap().prefixed(), ok);
+        // Multi-byte characters must not panic on the length check or slicing.
+        assert!("é".repeat(32).parse::<Sha256Digest>().is_err());
+    }
+
+    #[test]
+    fn reader_that_changes_size_is_an_error() {
+        let data = b"abcdef".to_vec();
+        assert!(digest_reader(&mut &data[..], 3).is_err());
+        assert!(digest_reader(&mut &data[..], 10).is_err());
+        assert_eq!(
+            digest_reader(&mut &data[..], 6).unwrap(),
+            digest_bytes(&data)
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! codex-attest: record, sign, verify, diff and replay OpenAI Codex CLI runs as in-toto
+//! Statement v1 / SLSA Provenance v1 attestations in DSSE envelopes.
+//!
+//! This library never prints, never exits, never reads the clock or the environment on its own:
+//! the `codex-attest` binary (`src/main.rs`, `src/cli/`) owns the terminal and hands the library
+//! what it needs. See ARCHITECTURE.md for the map.
+
+pub mod digest;
+pub mod dsse;
+pub mod envelope_file;
+pub mod intoto;
+pub mod keys;
+pub mod predicate;
+pub mod provenance;
+pub mod timestamp;
+pub mod verify;

@@ -1,0 +1,82 @@
+//! Verifying in-toto envelopes: signatures against trusted keys, the payload type, and the
+//! statement inside, in that order. Nothing is parsed before its signature is checked.
+
+use crate::dsse::{Envelope, Keyring, VerifiedEnvelope, VerifyError};
+use crate::intoto::{Statement, StatementError};
+
+/// An envelope whose signatures verified and whose payload is a valid in-toto Statement v1.
+#[derive(Clone, Debug)]
+pub struct VerifiedStatement {
+    pub envelope: VerifiedEnvelope,
+    pub statement: Statement,
+}
+
+/// Why an envelope failed. Every variant is a definite "no".
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeFailure {
+    #[error(transparent)]
+    Signature(#[from] VerifyError),
+    #[error("unsupported payloadType {found:?}; expected application/vnd.in-toto+json")]
+    PayloadType { found: String },
+    #[error("the signed payload is not a valid in-toto Statement v1: {0}")]
+    Statement(#[from] StatementError),
+}
+
+impl EnvelopeFailure {
+    /// A stable kebab-case code for JSON output and diagnostics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EnvelopeFailure::Signature(VerifyError::Threshold { .. }) => "untrusted-signature",
+            EnvelopeFailure::Signature(VerifyError::PayloadEncoding) => "malformed-payload",
+            EnvelopeFailure::Signature(VerifyError::NoSignatures) => "no-signatures",
+            EnvelopeFailure::Signature(_) => "bad-verification-setup",
+            EnvelopeFailure::PayloadType { .. } => "unsupported-payload-type",
+            EnvelopeFailure::Statement(_) => "invalid-statement",
+        }
+    }
+}
+
+/// Whether a DSSE payload type announces an in-toto statement: `application/vnd.in-toto+json`
+/// or `application/vnd.in-toto.<predicate>+json`.
+pub fn is_in_toto_payload_type(payload_type: &str) -> bool {
+    payload_type == crate::dsse::IN_TOTO_PAYLOAD_TYPE
+        || payload_type
+            .strip_prefix("application/vnd.in-toto.")
+            .and_then(|rest| rest.strip_suffix("+json"))
+            .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+/// Verifies signatures first, then the payload type, then parses the verified bytes.
+pub fn verify_statement_envelope(
+    envelope: &Envelope,
+    keys: &Keyring,
+    threshold: usize,
+) -> Result<VerifiedStatement, EnvelopeFailure> {
+    let verified = envelope.verify(keys, threshold)?;
+    if !is_in_toto_payload_type(verified.payload_type()) {
+        return Err(EnvelopeFailure::PayloadType {
+            found: verified.payload_type().to_string(),
+        });
+    }
+    let statement = Statement::from_slice(verified.payload())?;
+    Ok(VerifiedStatement {
+        envelope: verified,
+        statement,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_toto_payload_types() {
+        assert!(is_in_toto_payload_type("application/vnd.in-toto+json"));
+        assert!(is_in_toto_payload_type(
+            "application/vnd.in-toto.provenance+json"
+        ));
+        assert!(!is_in_toto_payload_type("application/vnd.in-toto.+json"));
+        assert!(!is_in_toto_payload_type("application/json"));
+        assert!(!is_in_toto_payload_type("application/vnd.in-toto+jsonx"));
+    }
+}

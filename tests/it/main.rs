@@ -1,0 +1,16 @@
+//! The one integration test binary (`autotests = false`): each module tests one area through the
+//! real `codex-attest` executable.
+
+mod common;
+mod fixtures;
+
+// keygen: key files, modes, formats, OpenSSL-made keys.
+mod keygen;
+// sign and verify: round trips, tampering, bad input, snapshots of the reports.
+mod sign_verify;
+// Independent implementations: Python securesystemslib and in-toto-attestation.
+mod interop;
+// JSON Schemas in schemas/ against real output.
+mod schemas;
+// --help text.
+mod help;
