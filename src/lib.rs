@@ -5,12 +5,18 @@
 //! the `codex-attest` binary (`src/main.rs`, `src/cli/`) owns the terminal and hands the library
 //! what it needs. See ARCHITECTURE.md for the map.
 
+pub mod codex;
 pub mod digest;
 pub mod dsse;
 pub mod envelope_file;
+pub mod git;
 pub mod intoto;
 pub mod keys;
+pub mod model_server;
 pub mod predicate;
 pub mod provenance;
+pub mod secrets;
+pub mod store;
+pub mod supervise;
 pub mod timestamp;
 pub mod verify;

@@ -134,12 +134,23 @@ pub struct InternalParameters {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CodexBinary {
-    /// Resolved path of the executable that was started.
+    /// Resolved path of the executable that runs Codex (the native binary when the command was
+    /// the npm launcher).
     pub path: String,
     pub sha256: Sha256Digest,
     /// Version reported by `--version` (`0.169.0`), if it could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The npm launcher script (`bin/codex.js`) that starts the native binary, when used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launcher: Option<CodexLauncher>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodexLauncher {
+    pub path: String,
+    pub sha256: Sha256Digest,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -208,7 +219,9 @@ pub struct AgentsMdFile {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitState {
-    pub commit: GitOid,
+    /// HEAD at the start; absent in a repository with no commits yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<GitOid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
     /// The `origin` remote (or the first remote), credentials removed.

@@ -64,6 +64,20 @@ impl Timestamp {
         nanos.max(0) as u64
     }
 
+    /// `YYYYMMDDTHHMMSSZ`, for identifiers that sort by time.
+    pub fn compact(&self) -> String {
+        let t = self.0.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            t.year(),
+            t.month() as u8,
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+
     /// The date part, `YYYY-MM-DD`.
     pub fn date(&self) -> String {
         let d = self.0.date();

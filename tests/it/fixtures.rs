@@ -56,6 +56,10 @@ pub fn provenance_statement() -> Statement {
             path: "/usr/local/bin/codex".to_string(),
             sha256: new_file.sha256,
             version: Some("0.169.0".to_string()),
+            launcher: Some(CodexLauncher {
+                path: "/usr/lib/node_modules/@openai/codex/bin/codex.js".to_string(),
+                sha256: agents.sha256,
+            }),
         }),
         settings: Some(EffectiveSettings {
             model: Some("gpt-5.5".to_string()),
@@ -84,7 +88,7 @@ pub fn provenance_statement() -> Statement {
             combined_sha256: Some(agents.sha256),
         }),
         git: Some(GitState {
-            commit: "0123456789abcdef0123456789abcdef01234567".parse().unwrap(),
+            commit: Some("0123456789abcdef0123456789abcdef01234567".parse().unwrap()),
             branch: Some("main".to_string()),
             remote: Some("https://github.com/example/repo".to_string()),
             dirty: true,
