@@ -5,6 +5,7 @@
 //! the `codex-attest` binary (`src/main.rs`, `src/cli/`) owns the terminal and hands the library
 //! what it needs. See ARCHITECTURE.md for the map.
 
+pub mod changes;
 pub mod codex;
 pub mod digest;
 pub mod dsse;
@@ -15,8 +16,11 @@ pub mod keys;
 pub mod model_server;
 pub mod predicate;
 pub mod provenance;
+pub mod record;
+pub mod runs;
 pub mod secrets;
 pub mod store;
 pub mod supervise;
 pub mod timestamp;
 pub mod verify;
+pub mod wrap;

@@ -15,8 +15,11 @@ use codex_attest::keys::{self, PrivateKey, PublicKey};
 use codex_attest::timestamp::{Clock, FixedClock, SystemClock, Timestamp};
 
 mod keygen;
+mod log;
+mod show;
 mod sign;
 mod verify;
+mod wrap;
 
 /// Environment variable holding the private key passphrase.
 pub const PASSPHRASE_ENV: &str = "CODEX_ATTEST_KEY_PASSPHRASE";
@@ -54,6 +57,9 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Wrap(wrap::WrapArgs),
+    Show(show::ShowArgs),
+    Log(log::LogArgs),
     Keygen(keygen::KeygenArgs),
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
@@ -84,6 +90,8 @@ pub enum Outcome {
     Denied,
     /// Exit 2: could not decide, already reported.
     Undecided,
+    /// A wrapped command's own exit status.
+    Code(u8),
 }
 
 impl Outcome {
@@ -92,13 +100,13 @@ impl Outcome {
             Outcome::Success => ExitCode::SUCCESS,
             Outcome::Denied => ExitCode::from(1),
             Outcome::Undecided => ExitCode::from(2),
+            Outcome::Code(code) => ExitCode::from(code),
         }
     }
 }
 
 /// Shared state for a command: the clock and the output settings.
 pub struct Ctx {
-    #[allow(dead_code)] // Read by the commands that record time (wrap, verify --max-age).
     pub clock: Box<dyn Clock>,
     pub quiet: bool,
     pub color: bool,
@@ -160,6 +168,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         color,
     };
     match args.command {
+        Command::Wrap(a) => wrap::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
         Command::Keygen(a) => keygen::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
@@ -276,6 +287,19 @@ pub fn load_private_key(path: &Path, passphrase_env: &str) -> anyhow::Result<Pri
             fix,
         ))
     })
+}
+
+/// The repository around the current directory and its store.
+pub fn open_store() -> anyhow::Result<(codex_attest::git::Repo, codex_attest::store::Store)> {
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    let repo = codex_attest::git::Repo::discover(&cwd)?.ok_or_else(|| {
+        anyhow::Error::msg(hint(
+            format!("{} is not inside a git work tree", cwd.display()),
+            "run this inside the repository whose runs you want (they live in .git/codex-attest)",
+        ))
+    })?;
+    let store = codex_attest::store::Store::at(&repo.common_dir);
+    Ok((repo, store))
 }
 
 /// Loads a public key file.

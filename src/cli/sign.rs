@@ -11,18 +11,21 @@ use codex_attest::intoto::Statement;
 
 use super::{Ctx, Outcome, PASSPHRASE_ENV, hint, load_private_key, print_stdout, status};
 
-/// Sign an in-toto Statement v1 and write one DSSE envelope as one JSON line
+/// Sign a stored run or an in-toto Statement v1; write one DSSE envelope as one JSON line
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-The statement's exact bytes are signed (never re-serialized), with payloadType
-application/vnd.in-toto+json. The envelope is one JSON line, the .intoto.jsonl convention.
+TARGET is a statement file, or a run recorded by `wrap` (an id, a unique prefix, or `latest`);
+a run's signature is also kept with it in the store. The statement's exact bytes are signed
+(never re-serialized), with payloadType application/vnd.in-toto+json. The envelope is one JSON
+line, the .intoto.jsonl convention.
 
 Examples:
-  codex-attest sign --key keys/ci.key statement.json > run.intoto.jsonl
-  codex-attest sign --key a.key --key b.key --output run.intoto.jsonl statement.json")]
+  codex-attest sign --key keys/ci.key latest > run.intoto.jsonl
+  codex-attest sign --key keys/ci.key statement.json > statement.intoto.jsonl
+  codex-attest sign --key a.key --key b.key --output run.intoto.jsonl 20261124T081512Z")]
 pub struct SignArgs {
-    /// The in-toto Statement v1 to sign (JSON)
-    #[arg(value_name = "STATEMENT")]
+    /// A statement file, or a stored run
+    #[arg(value_name = "TARGET")]
     statement: PathBuf,
     /// Private key to sign with (can be repeated: one signature per key)
     #[arg(long = "key", value_name = "KEY", required = true)]
@@ -42,7 +45,26 @@ pub struct SignArgs {
 }
 
 pub fn run(ctx: &Ctx, args: SignArgs) -> anyhow::Result<Outcome> {
-    let payload = read_statement(&args.statement)?;
+    // A path that exists is a statement file; anything else names a stored run.
+    let stored_run = if args.statement.exists() {
+        None
+    } else {
+        let (_repo, store) = super::open_store().with_context(|| {
+            format!(
+                "{} is neither a file nor a run in this repository",
+                args.statement.display()
+            )
+        })?;
+        let query = args.statement.to_string_lossy().into_owned();
+        let id = codex_attest::runs::resolve_id(&store, &query)
+            .with_context(|| format!("{query} is neither a file nor a stored run"))?;
+        let run = store.get_run(&id)?;
+        Some((store, run))
+    };
+    let payload = match &stored_run {
+        Some((_, run)) => run.statement_json.clone(),
+        None => read_statement(&args.statement)?,
+    };
     let statement = Statement::from_slice(&payload).map_err(|err| {
         anyhow::Error::new(err).context(hint(
             format!(
@@ -61,6 +83,11 @@ pub fn run(ctx: &Ctx, args: SignArgs) -> anyhow::Result<Outcome> {
     let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &payload, &signers)
         .context("failed to sign the statement")?;
     let line = format!("{}\n", envelope.to_json_line());
+    if let Some((store, run)) = &stored_run {
+        let mut lines = run.envelope_lines.clone().unwrap_or_default();
+        lines.extend_from_slice(line.as_bytes());
+        store.put_envelopes(&run.id, &lines)?;
+    }
     match &args.output {
         None => print_stdout(&line)?,
         Some(path) if args.append => append_line(path, &line)?,

@@ -11,6 +11,8 @@ pub const FIXED_TIME: &str = "2001-02-03T04:05:06Z";
 pub struct TestEnv {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// Commands run so far: each sees the fixed clock plus one minute per earlier command.
+    commands: std::cell::Cell<i64>,
 }
 
 pub struct CommandOutput {
@@ -56,7 +58,11 @@ impl TestEnv {
                 "2001-02-03T04:05:06Z".to_string(),
             ),
         ];
-        TestEnv { dir, env }
+        TestEnv {
+            dir,
+            env,
+            commands: std::cell::Cell::new(0),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -106,6 +112,19 @@ impl TestEnv {
         cmd.current_dir(self.root()).env_clear();
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if self
+            .env
+            .iter()
+            .any(|(k, v)| k == "CODEX_ATTEST_TIMESTAMP" && v == FIXED_TIME)
+        {
+            let n = self.commands.get();
+            self.commands.set(n + 1);
+            let base: codex_attest::timestamp::Timestamp = FIXED_TIME.parse().unwrap();
+            cmd.env(
+                "CODEX_ATTEST_TIMESTAMP",
+                base.plus_seconds(60 * n).to_string(),
+            );
         }
         cmd.stdin(Stdio::null());
         cmd

@@ -5,19 +5,9 @@ use crate::common::TestEnv;
 #[test]
 fn help_texts() {
     let env = TestEnv::new();
-    for args in [
-        &["--help"][..],
-        &["keygen", "--help"],
-        &["sign", "--help"],
-        &["verify", "--help"],
-    ] {
-        let out = env.run(args).success();
-        let name = format!("help_{}", args[..args.len() - 1].join("_"));
-        let name = if name == "help_" {
-            "help_main".to_string()
-        } else {
-            name
-        };
-        insta::assert_snapshot!(name, out.stdout);
+    insta::assert_snapshot!("help_main", env.run(&["--help"]).success().stdout);
+    for command in ["wrap", "show", "log", "keygen", "sign", "verify"] {
+        let out = env.run(&[command, "--help"]).success();
+        insta::assert_snapshot!(format!("help_{command}"), out.stdout);
     }
 }

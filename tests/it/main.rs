@@ -14,3 +14,7 @@ mod interop;
 mod schemas;
 // --help text.
 mod help;
+// Codex test world: repository, CODEX_HOME, scripted endpoint.
+mod codex_env;
+// wrap: real Codex runs recorded end to end.
+mod wrap;

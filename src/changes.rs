@@ -1,0 +1,361 @@
+//! What a run changed, from git's view of the work tree before and after.
+//!
+//! Before the run, one `git status` lists every path that differs from HEAD (and every untracked,
+//! not ignored file); each of those is hashed and its content pinned, because the starting state
+//! must be rebuildable. After the run, a second `git status` lists the paths that differ now.
+//! Only the union of the two lists (plus paths a commit made during the run touched) is examined,
+//! so the cost grows with the changed files and the status walk, never with repository size;
+//! `.git/` is never walked and ignored files never appear.
+//!
+//! A path counts as changed when its content (or executable bit) after the run differs from its
+//! content before: a file that was already dirty and that the run did not touch is not a change;
+//! one the run edited again is. Deleted files and renames (an exact content match between a
+//! deleted and an added path) carry their content from before the run.
+//!
+//! What we ignore (and why): submodules and conflicted paths are reported as warnings, not
+//! hashed (their content is another repository or not a file); paths that are not UTF-8 are
+//! reported as warnings because an in-toto subject name is a JSON string.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::digest::{FileDigests, GitOid, digest_bytes};
+use crate::git::{GitError, Repo, RepoPath, StatusEntry};
+use crate::predicate::{ChangedFile, Changes, FileVersion, RenamedFile};
+
+/// The content of one path at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileState {
+    Missing,
+    Present {
+        digests: FileDigests,
+        executable: bool,
+        symlink: bool,
+    },
+}
+
+/// What git reported for a dirty path, and its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirtyPath {
+    /// `.M`, `A.`, `??` (untracked), ...
+    pub xy: [u8; 2],
+    /// The blob in HEAD, if the path is tracked there.
+    pub head: Option<GitOid>,
+    pub state: FileState,
+}
+
+/// The work tree relative to HEAD at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub head: Option<GitOid>,
+    pub dirty: BTreeMap<RepoPath, DirtyPath>,
+    pub warnings: Vec<String>,
+}
+
+/// How to read a file's content: hash it, and usually store it too.
+pub type Hasher<'a> = dyn FnMut(&Path) -> std::io::Result<FileDigests> + 'a;
+
+/// The result of comparing two snapshots.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeSet {
+    pub changes: Changes,
+    pub warnings: Vec<String>,
+}
+
+/// Takes a snapshot: `git status`, then the content of every dirty path.
+pub fn snapshot(repo: &Repo, hash: &mut Hasher) -> Result<Snapshot, GitError> {
+    let head = repo.head()?;
+    let status = repo.status()?;
+    let mut snap = Snapshot {
+        head,
+        ..Default::default()
+    };
+    for entry in status.entries {
+        match entry {
+            StatusEntry::Changed {
+                path,
+                xy,
+                head,
+                submodule,
+                ..
+            } => {
+                if submodule {
+                    snap.warnings.push(format!(
+                        "submodule {} differs from HEAD; its content is not recorded",
+                        path.display()
+                    ));
+                    continue;
+                }
+                let state = read_state(&path.under(&repo.root), hash);
+                snap.dirty.insert(path, DirtyPath { xy, head, state });
+            }
+            StatusEntry::Untracked { path } => {
+                let state = read_state(&path.under(&repo.root), hash);
+                snap.dirty.insert(
+                    path,
+                    DirtyPath {
+                        xy: *b"??",
+                        head: None,
+                        state,
+                    },
+                );
+            }
+            StatusEntry::Unmerged { path } => {
+                snap.warnings.push(format!(
+                    "{} has merge conflicts; it is not recorded",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(snap)
+}
+
+/// Reads a path's state without following a final symlink (a symlink's content is its target,
+/// as git stores it).
+pub fn read_state(path: &Path, hash: &mut Hasher) -> FileState {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return FileState::Missing;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    if meta.file_type().is_symlink() {
+        return match std::fs::read_link(path) {
+            Ok(target) => {
+                use std::os::unix::ffi::OsStrExt;
+                FileState::Present {
+                    digests: digest_bytes(target.as_os_str().as_bytes()),
+                    executable: false,
+                    symlink: true,
+                }
+            }
+            Err(_) => FileState::Missing,
+        };
+    }
+    if !meta.is_file() {
+        return FileState::Missing;
+    }
+    match hash(path) {
+        Ok(digests) => FileState::Present {
+            digests,
+            executable: meta.permissions().mode() & 0o111 != 0,
+            symlink: false,
+        },
+        Err(_) => FileState::Missing,
+    }
+}
+
+/// Compares the snapshot taken before the run with the work tree now.
+///
+/// `before` is the snapshot taken before; `after` the one taken after. Content of paths that
+/// were clean before comes from git (`hash_blob` is called with each HEAD blob's bytes).
+pub fn compare(repo: &Repo, before: &Snapshot, after: &Snapshot) -> Result<ChangeSet, GitError> {
+    let mut out = ChangeSet::default();
+    let mut candidates: BTreeSet<RepoPath> = before.dirty.keys().cloned().collect();
+    candidates.extend(after.dirty.keys().cloned());
+    let head_moved = before.head != after.head;
+    if let (true, Some(from), Some(to)) = (head_moved, &before.head, &after.head) {
+        candidates.extend(repo.changed_between(from, to)?);
+    }
+
+    // The content before the run of each candidate.
+    let mut state_before: BTreeMap<RepoPath, FileState> = BTreeMap::new();
+    let mut clean_blobs: Vec<(RepoPath, GitOid)> = Vec::new();
+    for path in &candidates {
+        if let Some(dirty) = before.dirty.get(path) {
+            state_before.insert(path.clone(), dirty.state.clone());
+            continue;
+        }
+        // Clean before: its content was the HEAD blob (or it did not exist).
+        let head_blob = match (&before.head, head_moved) {
+            (Some(head), true) => repo.blob_in(head, path)?,
+            (Some(_), false) => after.dirty.get(path).and_then(|d| d.head.clone()),
+            (None, _) => None,
+        };
+        match head_blob {
+            Some(oid) => clean_blobs.push((path.clone(), oid)),
+            None => {
+                state_before.insert(path.clone(), FileState::Missing);
+            }
+        }
+    }
+    let oids: Vec<GitOid> = clean_blobs.iter().map(|(_, o)| o.clone()).collect();
+    let mut contents: BTreeMap<GitOid, FileDigests> = BTreeMap::new();
+    repo.for_each_blob(&oids, &mut |oid, bytes| {
+        contents.insert(oid.clone(), digest_bytes(bytes));
+    })?;
+    let head_modes = head_modes(repo, before.head.as_ref(), &clean_blobs);
+    for (path, oid) in clean_blobs {
+        let digests = contents.get(&oid).cloned().unwrap_or_else(|| FileDigests {
+            sha256: crate::digest::sha256(b""),
+            git_blob: oid.clone(),
+            size: 0,
+        });
+        let (executable, symlink) = head_modes.get(&path).copied().unwrap_or((false, false));
+        state_before.insert(
+            path,
+            FileState::Present {
+                digests,
+                executable,
+                symlink,
+            },
+        );
+    }
+
+    let mut added = Vec::new();
+    let mut deleted = Vec::new();
+    for path in &candidates {
+        let Some(name) = path.to_str() else {
+            out.warnings.push(format!(
+                "{} is not UTF-8 and cannot be named in the attestation",
+                path.display()
+            ));
+            continue;
+        };
+        let now = match after.dirty.get(path) {
+            Some(d) => d.state.clone(),
+            // Clean after: it equals HEAD (after) now, which git already compared for us; read it.
+            None => read_state(&path.under(&repo.root), &mut |p| {
+                crate::digest::digest_file(p)
+            }),
+        };
+        let was = state_before
+            .get(path)
+            .cloned()
+            .unwrap_or(FileState::Missing);
+        if same_content(&was, &now) {
+            continue;
+        }
+        match (was, now) {
+            (FileState::Missing, FileState::Present { digests, .. }) => {
+                added.push(changed_file(name, &digests, None));
+            }
+            (FileState::Present { digests, .. }, FileState::Missing) => {
+                deleted.push(changed_file(name, &digests, None));
+            }
+            (FileState::Present { digests: old, .. }, FileState::Present { digests: new, .. }) => {
+                out.changes
+                    .modified
+                    .push(changed_file(name, &new, Some(&old)));
+            }
+            (FileState::Missing, FileState::Missing) => {}
+        }
+    }
+    // Exact renames: a deleted path whose content reappears at an added path.
+    let mut renamed = Vec::new();
+    deleted.retain(|d: &ChangedFile| {
+        match added
+            .iter()
+            .position(|a: &ChangedFile| a.sha256 == d.sha256)
+        {
+            Some(i) => {
+                let to = added.remove(i);
+                renamed.push(RenamedFile {
+                    from: d.path.clone(),
+                    to: to.path,
+                    before: FileVersion {
+                        sha256: d.sha256,
+                        git_blob: d.git_blob.clone(),
+                    },
+                    sha256: to.sha256,
+                    git_blob: to.git_blob,
+                });
+                false
+            }
+            None => true,
+        }
+    });
+    out.changes.added = added;
+    out.changes.deleted = deleted;
+    out.changes.renamed = renamed;
+    out.warnings.extend(
+        after
+            .warnings
+            .iter()
+            .filter(|w| !before.warnings.contains(w))
+            .cloned(),
+    );
+    Ok(out)
+}
+
+fn same_content(a: &FileState, b: &FileState) -> bool {
+    match (a, b) {
+        (FileState::Missing, FileState::Missing) => true,
+        (
+            FileState::Present {
+                digests: da,
+                executable: ea,
+                symlink: sa,
+            },
+            FileState::Present {
+                digests: db,
+                executable: eb,
+                symlink: sb,
+            },
+        ) => da.git_blob == db.git_blob && ea == eb && sa == sb,
+        _ => false,
+    }
+}
+
+fn changed_file(path: &str, digests: &FileDigests, before: Option<&FileDigests>) -> ChangedFile {
+    ChangedFile {
+        path: path.to_string(),
+        sha256: digests.sha256,
+        git_blob: digests.git_blob.clone(),
+        before: before.map(|b| FileVersion {
+            sha256: b.sha256,
+            git_blob: b.git_blob.clone(),
+        }),
+    }
+}
+
+/// Executable and symlink bits of paths in HEAD (`git ls-tree`), for the paths asked about.
+fn head_modes(
+    repo: &Repo,
+    head: Option<&GitOid>,
+    paths: &[(RepoPath, GitOid)],
+) -> BTreeMap<RepoPath, (bool, bool)> {
+    let mut out = BTreeMap::new();
+    let Some(head) = head else { return out };
+    if paths.is_empty() {
+        return out;
+    }
+    let mut args: Vec<String> = vec!["ls-tree".into(), "-z".into(), head.to_string(), "--".into()];
+    args.extend(
+        paths
+            .iter()
+            .filter_map(|(p, _)| p.to_str().map(str::to_string)),
+    );
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Ok(listing) = crate::git::run(&repo.root, &arg_refs) else {
+        return out;
+    };
+    for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        // <mode> SP <type> SP <object> TAB <path>
+        let Some(tab) = record.iter().position(|&b| b == b'\t') else {
+            continue;
+        };
+        let mode = &record[..6.min(tab)];
+        let path = RepoPath::from_bytes(&record[tab + 1..]);
+        out.insert(path, (mode == b"100755", mode == b"120000"));
+    }
+    out
+}
+
+impl Changes {
+    /// Paths of the files that exist after the run and were added or modified (the subjects).
+    pub fn subjects(&self) -> Vec<(&str, &crate::digest::Sha256Digest, &GitOid)> {
+        let mut out: Vec<_> = self
+            .added
+            .iter()
+            .chain(self.modified.iter())
+            .map(|c| (c.path.as_str(), &c.sha256, &c.git_blob))
+            .chain(
+                self.renamed
+                    .iter()
+                    .map(|r| (r.to.as_str(), &r.sha256, &r.git_blob)),
+            )
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+}

@@ -1,0 +1,317 @@
+//! `codex-attest wrap`: run a command (normally `codex exec`) transparently and record it.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use codex_attest::codex::config::CodexEnv;
+use codex_attest::secrets;
+use codex_attest::supervise::SpawnError;
+use codex_attest::wrap::{self, Plan, StdinInput, WrapError, WrapOptions};
+
+use super::{Ctx, Outcome, PASSPHRASE_ENV, hint, load_private_key, usage_error};
+
+/// Run Codex (or any command) exactly as it would run alone, and record a signed attestation
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The command runs with the same stdin, stdout, stderr, environment (minus codex-attest's own
+secrets) and exit status as without wrap; a command killed by signal N exits 128+N, and Ctrl-C
+reaches it. Afterwards one line on stderr names the run and where it is stored
+($(git rev-parse --git-common-dir)/codex-attest/runs/<run>).
+
+For `codex exec`, every input Codex reads is resolved and pinned: the AGENTS.md chain, config
+layers, rules, skills, hooks, output schema, images and the prompt (argument and/or stdin), plus
+the Codex binary and version. For other commands only git state, changes, exit status and timing
+are recorded, and the record says so.
+
+Examples:
+  codex-attest wrap -- codex exec --json -s workspace-write \"fix the failing test\"
+  codex-attest wrap --key keys/ci.key --output run.intoto.jsonl --role fixer -- codex exec ...
+  echo \"review this\" | codex-attest wrap -- codex exec -")]
+pub struct WrapArgs {
+    /// Sign the attestation with this private key (can be repeated)
+    #[arg(long = "key", value_name = "KEY")]
+    keys: Vec<PathBuf>,
+    /// Also write the signed envelope to FILE (.intoto.jsonl); needs --key
+    #[arg(long, short = 'o', value_name = "FILE", requires = "keys")]
+    output: Option<PathBuf>,
+    /// Append to FILE instead of refusing when it exists
+    #[arg(long, requires = "output")]
+    append: bool,
+    /// The role of this run (scaffold, fixer, reviewer, ...), recorded in the attestation
+    #[arg(long, value_name = "NAME")]
+    role: Option<String>,
+    /// Environment variable that holds the key passphrase (removed from the command's environment)
+    #[arg(long, value_name = "VAR", default_value = PASSPHRASE_ENV)]
+    passphrase_env: String,
+    /// The command to run, after `--`
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    command: Vec<OsString>,
+}
+
+pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
+    if let Some(role) = &args.role {
+        if role.is_empty()
+            || !role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(usage_error(
+                format!("--role {role:?} is not a simple name"),
+                "use letters, digits, `-`, `_` or `.`",
+            ));
+        }
+    }
+    if let Some(output) = &args.output {
+        if output.exists() && !args.append {
+            return Err(usage_error(
+                format!("{} already exists", output.display()),
+                "choose another --output, or pass --append to add a line to it",
+            ));
+        }
+    }
+    // Keys are loaded (and passphrases asked for) before anything runs.
+    let keys = args
+        .keys
+        .iter()
+        .map(|path| load_private_key(path, &args.passphrase_env))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let process_cwd = std::env::current_dir().context("failed to read the current directory")?;
+    let program_word = args.command[0].clone();
+    let program = resolve_program(&program_word, &process_cwd)?;
+    let rest: Vec<OsString> = args.command[1..].to_vec();
+    let plan = wrap::plan(&program, &rest);
+
+    // `codex exec` reads piped stdin to the end; so do we, to record it and hand it on.
+    let stdin = match &plan {
+        Plan::CodexExec(_) if std::io::stdin().is_terminal() => StdinInput::Terminal,
+        Plan::CodexExec(_) => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("failed to read standard input")?;
+            StdinInput::Read(bytes)
+        }
+        _ => StdinInput::Inherit,
+    };
+
+    let removed = [PASSPHRASE_ENV.to_string(), args.passphrase_env.clone()];
+    let child_env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !removed.iter().any(|r| k == r.as_str()))
+        .collect();
+    let env_pairs: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let mut secret_values =
+        secrets::secret_values(env_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]);
+    if let Plan::CodexExec(exec) = &plan {
+        secret_values.extend(config_secret_values(&exec.config_overrides));
+        // The provider's own key variable, whatever it is called.
+        for assignment in &exec.config_overrides {
+            if let Some((key, value)) = assignment.split_once('=') {
+                if key.trim().ends_with(".env_key") {
+                    let name = value.trim().trim_matches('"');
+                    if let Some((_, v)) = env_pairs.iter().find(|(k, _)| k == name) {
+                        secret_values.push(v.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    let codex_env = CodexEnv {
+        codex_home: std::env::var_os("CODEX_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        openai_base_url: std::env::var("OPENAI_BASE_URL").ok(),
+        system_dir: PathBuf::from("/etc/codex"),
+    };
+    let run_id = new_run_id(ctx)?;
+    let options = WrapOptions {
+        run_id,
+        command: args.command.clone(),
+        program,
+        process_cwd,
+        child_env,
+        codex_env,
+        stdin,
+        role: args.role.clone(),
+        secret_values,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let prepared = wrap::prepare(options).map_err(|err| match err {
+        WrapError::NotInRepo(dir) => anyhow::Error::msg(hint(
+            format!("{} is not inside a git work tree", dir.display()),
+            "run wrap inside a git repository: runs are stored in its git directory (.git/codex-attest)",
+        )),
+        other => anyhow::Error::new(other).context("could not prepare the run; nothing was started"),
+    })?;
+    // From here on the user's stdout belongs to the command.
+    let mut stdout = std::io::stdout();
+    let executed = match wrap::execute(&prepared, ctx.clock.as_ref(), &mut stdout) {
+        Ok(executed) => executed,
+        Err(WrapError::Spawn(
+            err @ (SpawnError::NotFound { .. } | SpawnError::NotExecutable { .. }),
+        )) => {
+            return Err(
+                anyhow::Error::new(err).context("the command did not start; nothing was recorded")
+            );
+        }
+        Err(err) => return Err(anyhow::Error::new(err).context("the command could not be run")),
+    };
+    let exit_status = executed.outcome.exit_status();
+    let signers: Vec<_> = keys.iter().collect();
+    match wrap::record(prepared, executed, &signers) {
+        Ok(recorded) => {
+            for warning in recorded.not_recorded.iter().chain(&recorded.warnings) {
+                super::status(ctx, &format!("codex-attest: warning: {warning}"));
+            }
+            let mut destination = format!("{}", recorded.dir.display());
+            if let (Some(output), Some(line)) = (&args.output, &recorded.envelope_line) {
+                if let Err(err) = write_output(output, line, args.append) {
+                    eprintln!(
+                        "codex-attest: error: the run was recorded but {} could not be written: {err:#}",
+                        output.display()
+                    );
+                    return Ok(exit_code(exit_status.max(2)));
+                }
+                destination.push_str(&format!("; attestation {}", output.display()));
+            }
+            let signed = if keys.is_empty() {
+                "unsigned (sign it with `codex-attest sign --key KEY RUN`)".to_string()
+            } else {
+                format!(
+                    "signed by {}",
+                    keys.iter()
+                        .map(|k| k.key_id().short().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            super::status(
+                ctx,
+                &format!(
+                    "codex-attest: recorded run {} ({}, {} file{} changed, {signed}) in {destination}",
+                    recorded.id,
+                    recorded.record.summary.status.as_str(),
+                    recorded.changes.count(),
+                    if recorded.changes.count() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                ),
+            );
+        }
+        Err(err) => {
+            eprintln!("codex-attest: error: the run was not recorded: {err}");
+        }
+    }
+    Ok(exit_code(exit_status))
+}
+
+fn exit_code(status: i32) -> Outcome {
+    Outcome::Code(status.clamp(0, 255) as u8)
+}
+
+/// Finds the program like a shell does: a word with `/` is a path, otherwise `$PATH` is searched.
+fn resolve_program(word: &OsString, cwd: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = Path::new(word);
+    let not_found = || {
+        anyhow::Error::msg(hint(
+            format!(
+                "{}: command not found; nothing was run or recorded",
+                path.display()
+            ),
+            if path.file_name().is_some_and(|n| n == "codex") {
+                "install the Codex CLI with `npm install -g @openai/codex`, or give its path"
+            } else {
+                "check the command name and $PATH"
+            },
+        ))
+    };
+    let candidate = if word.to_string_lossy().contains('/') {
+        Some(cwd.join(path))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(path))
+                .find(|p| {
+                    p.metadata()
+                        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                })
+        })
+    };
+    let candidate = candidate.ok_or_else(not_found)?;
+    let meta = candidate.metadata().map_err(|_| not_found())?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(anyhow::Error::msg(hint(
+            format!(
+                "{}: not an executable file; nothing was run or recorded",
+                candidate.display()
+            ),
+            "check the path, or make it executable",
+        )));
+    }
+    Ok(candidate)
+}
+
+/// Values of `-c` overrides whose keys look secret, so they are scrubbed from every stored byte.
+fn config_secret_values(overrides: &[String]) -> Vec<String> {
+    overrides
+        .iter()
+        .filter_map(|a| a.split_once('='))
+        .filter(|(k, _)| secrets::is_secret_config_key(k.trim()))
+        .flat_map(|(_, v)| {
+            let unquoted = v.trim().trim_matches('"').to_string();
+            let mut out = vec![v.to_string(), unquoted.clone()];
+            // `Bearer <token>`: the token alone too.
+            if let Some(last) = unquoted.split_whitespace().last() {
+                out.push(last.to_string());
+            }
+            out
+        })
+        .filter(|v| v.len() >= secrets::MIN_SECRET_LEN)
+        .collect()
+}
+
+fn new_run_id(ctx: &Ctx) -> anyhow::Result<String> {
+    use ring::rand::SecureRandom;
+    let now = ctx.clock.now();
+    let mut random = [0u8; 4];
+    ring::rand::SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
+    Ok(format!(
+        "{}-{}",
+        now.compact(),
+        codex_attest::digest::to_hex(&random)
+    ))
+}
+
+fn write_output(path: &Path, line: &str, append: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if append {
+        options.create(true).append(true)
+    } else {
+        options.create_new(true)
+    };
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
