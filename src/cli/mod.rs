@@ -14,8 +14,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use codex_attest::keys::{self, PrivateKey, PublicKey};
 use codex_attest::timestamp::{Clock, FixedClock, SystemClock, Timestamp};
 
+mod init;
 mod keygen;
 mod log;
+mod notes;
 mod show;
 mod sign;
 mod verify;
@@ -45,13 +47,19 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
     /// When to use color in human output
-    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        default_value = "auto",
+        display_order = 900
+    )]
     pub color: ColorChoice,
     /// Print only results and errors
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, display_order = 901)]
     pub quiet: bool,
     /// Print more about what is happening (repeat for more)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 902)]
     pub verbose: u8,
 }
 
@@ -63,6 +71,8 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
+    Notes(notes::NotesArgs),
+    Init(init::InitArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -174,6 +184,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Keygen(a) => keygen::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Notes(a) => notes::run(&ctx, a),
+        Command::Init(a) => init::run(&ctx, a),
     }
 }
 

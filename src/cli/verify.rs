@@ -1,46 +1,108 @@
-//! `codex-attest verify`: check DSSE envelopes against trusted keys.
+//! `codex-attest verify`: the release gate.
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use serde::Serialize;
 
-use codex_attest::dsse::{Keyring, SignatureCheck, VerifyError};
-use codex_attest::envelope_file::{Location, read_envelope_file};
+use codex_attest::digest::{GitOid, Sha256Digest};
+use codex_attest::dsse::{Envelope, Keyring, SignatureCheck, VerifyError};
+use codex_attest::envelope_file::{Location, parse_envelope_lines, read_envelope_file};
+use codex_attest::gate::{
+    self, Attestation, Coverage, CoverageStatus, Finding, Gate, Severity, Target,
+};
+use codex_attest::git::Repo;
 use codex_attest::intoto::ResourceDescriptor;
+use codex_attest::policy::{Level, Policy, RULES};
 use codex_attest::verify::{EnvelopeFailure, VerifiedStatement, verify_statement_envelope};
 
-use super::{Ctx, Format, Outcome, load_public_key, print_stdout, usage_error};
+use super::{Ctx, Format, Outcome, load_private_key, load_public_key, print_stdout, usage_error};
 
-/// Verify attestations: DSSE signatures from trusted keys over in-toto Statement v1 payloads
+/// Verify attestations: signatures, a release policy, and the files in the release
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Accepts .intoto.jsonl files (one envelope per line; lines that are JSON but not envelopes are
-skipped) and single-envelope JSON files. Signatures are checked before anything in the payload is
-read; a signature's keyid is only a hint.
+Sources: envelope files (.intoto.jsonl, one envelope per line, or single-envelope JSON), runs
+stored by `wrap` (an id, a prefix or `latest`), every file in --attestations DIR, and, with
+--range, the git notes (refs/notes/codex-attest) on the range's commits and every signed run in
+the local store. Signatures are checked before anything in a payload is read; keyid is a hint.
 
-Exit status: 0 every envelope verified, 1 any envelope failed, 2 could not decide (unreadable or
-malformed file, bad key, usage error).
+Binding to code: --worktree (or --at REV) checks that every attested file is there with the
+attested content and reports files changed after the run. --range BASE..HEAD checks that every
+file changed in the range has content an attested run produced, and names the commits and files
+no attestation covers.
+
+Fail closed: no trusted key is an error (exit 2); nothing attested is a failure (exit 1).
+Exit status: 0 pass, 1 denied (a signature, rule or coverage check failed), 2 could not decide.
 
 Examples:
   codex-attest verify --key keys/ci.pub run.intoto.jsonl
-  codex-attest verify --key a.pub --key b.pub --threshold 2 --format json *.intoto.jsonl")]
+  codex-attest verify --policy release/policy.toml --worktree latest
+  codex-attest verify --policy release/policy.toml --range v1.2.0..HEAD --format json
+  codex-attest verify --policy p.toml --range origin/main..HEAD --vsa vsa.intoto.jsonl --vsa-key gate.key")]
 pub struct VerifyArgs {
-    /// Envelope files to verify
-    #[arg(value_name = "FILE", required = true)]
-    files: Vec<PathBuf>,
-    /// Trusted public key (can be repeated)
+    /// Envelope files or stored runs to verify
+    #[arg(value_name = "FILE|RUN")]
+    targets: Vec<String>,
+    /// Trusted public key (can be repeated; added to the policy's keys)
     #[arg(long = "key", value_name = "PUB")]
     keys: Vec<PathBuf>,
-    /// Number of distinct trusted keys that must have signed each envelope
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    threshold: usize,
+    /// Distinct trusted keys that must have signed each envelope [default: the policy's, or 1]
+    #[arg(long, value_name = "N")]
+    threshold: Option<usize>,
+    /// Release policy (TOML) to enforce; `codex-attest init --policy FILE` writes a template
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Also consider every envelope file in DIR (can be repeated)
+    #[arg(long = "attestations", value_name = "DIR")]
+    attestation_dirs: Vec<PathBuf>,
+    /// Check that every file changed in BASE..HEAD is covered by an attested run
+    #[arg(long, value_name = "BASE..HEAD")]
+    range: Option<String>,
+    /// Check attested files against the work tree
+    #[arg(long, conflicts_with = "at")]
+    worktree: bool,
+    /// Check attested files against a commit
+    #[arg(long, value_name = "REV")]
+    at: Option<String>,
+    /// Make a rule deny (can be repeated)
+    #[arg(long = "deny", short = 'D', value_name = "RULE")]
+    deny: Vec<String>,
+    /// Make a rule only warn (can be repeated)
+    #[arg(long = "warn", short = 'W', value_name = "RULE")]
+    warn: Vec<String>,
+    /// Write a signed SLSA Verification Summary Attestation of the decision to FILE
+    #[arg(long, value_name = "FILE", requires = "vsa_key")]
+    vsa: Option<PathBuf>,
+    /// Key to sign the VSA with
+    #[arg(long, value_name = "KEY", requires = "vsa")]
+    vsa_key: Option<PathBuf>,
+    /// Environment variable that holds the VSA key's passphrase
+    #[arg(long, value_name = "VAR", default_value = super::PASSPHRASE_ENV)]
+    passphrase_env: String,
     /// Output format
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     format: Format,
 }
 
-/// The JSON report's schema identifier.
 const REPORT_SCHEMA: &str = "codex-attest/verify/v1";
+
+/// One envelope as found, before verification.
+struct Found {
+    location: String,
+    envelope: Envelope,
+    /// Named by the user (failures deny) or discovered (failures are ignored with a warning).
+    explicit: bool,
+}
+
+/// One envelope after verification.
+struct Checked {
+    location: String,
+    explicit: bool,
+    payload_type: String,
+    line_digest: Sha256Digest,
+    result: Result<VerifiedStatement, EnvelopeFailure>,
+}
 
 #[derive(Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "kebab-case")]
@@ -55,6 +117,8 @@ enum Record<'a> {
         file: String,
         message: String,
     },
+    Finding(&'a Finding),
+    Coverage(&'a Coverage),
     Summary(Summary),
 }
 
@@ -72,6 +136,8 @@ struct EnvelopeRecord<'a> {
     payload_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     predicate_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
     subjects: &'a [ResourceDescriptor],
     signatures: &'a [SignatureCheck],
 }
@@ -84,94 +150,670 @@ struct Summary {
     passed: usize,
     failed: usize,
     errors: usize,
-}
-
-struct Checked {
-    location: Location,
-    payload_type: String,
-    result: Result<VerifiedStatement, EnvelopeFailure>,
+    denied: usize,
+    warnings: usize,
+    uncovered: usize,
 }
 
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
-    if args.keys.is_empty() {
+    let overrides = level_overrides(&args)?;
+    let policy = match &args.policy {
+        Some(path) => match Policy::load(path) {
+            Ok(policy) => Some(policy),
+            Err(err) => {
+                eprint!("{}", render_policy_error(&err));
+                return Ok(Outcome::Undecided);
+            }
+        },
+        None => None,
+    };
+
+    // Trusted keys: the command line's and the policy's.
+    let mut keyring = Keyring::new();
+    for path in &args.keys {
+        keyring.add(load_public_key(path)?);
+    }
+    if let Some(policy) = &policy {
+        for key in &policy.keys {
+            let loaded = load_public_key(key.get_ref()).with_context(|| {
+                let (line, _, _) = policy.locate(&key.span());
+                format!("trusted key listed at {}:{line}", policy.path.display())
+            })?;
+            keyring.add(loaded);
+        }
+    }
+    if keyring.is_empty() {
         return Err(usage_error(
             "no trusted keys: verification needs at least one",
-            "pass --key PUB (the .pub file written by `codex-attest keygen`)",
+            "pass --key PUB, or list keys in the policy's [signers] keys",
         ));
     }
-    if args.threshold == 0 {
+    let threshold = args
+        .threshold
+        .or(policy.as_ref().map(|p| p.threshold))
+        .unwrap_or(1);
+    if threshold == 0 {
         return Err(usage_error(
             "--threshold must be at least 1",
             "use --threshold 1 or more",
         ));
     }
-    let keyring: Keyring = args
-        .keys
-        .iter()
-        .map(|p| load_public_key(p))
-        .collect::<anyhow::Result<_>>()?;
-    if keyring.keys().len() < args.threshold {
+    if keyring.keys().len() < threshold {
         return Err(usage_error(
             format!(
-                "--threshold {} needs at least that many distinct trusted keys, {} given",
-                args.threshold,
+                "--threshold {threshold} needs at least that many distinct trusted keys, {} given",
                 keyring.keys().len()
             ),
             "pass more --key files or lower --threshold",
         ));
     }
+    let needs_repo = args.range.is_some() || args.worktree || args.at.is_some();
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    let repo = Repo::discover(&cwd)?;
+    if needs_repo && repo.is_none() {
+        return Err(usage_error(
+            format!("{} is not inside a git work tree", cwd.display()),
+            "--range, --worktree and --at check files in a repository: run verify inside it",
+        ));
+    }
+    if args.targets.is_empty() && args.range.is_none() && args.attestation_dirs.is_empty() {
+        return Err(usage_error(
+            "nothing to verify",
+            "give envelope files or runs, --attestations DIR, or --range BASE..HEAD",
+        ));
+    }
 
+    // Gather every envelope.
+    let mut found: Vec<Found> = Vec::new();
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut skipped: Vec<(String, usize)> = Vec::new();
+    let store = repo
+        .as_ref()
+        .map(|r| codex_attest::store::Store::at(&r.common_dir));
+    for target in &args.targets {
+        gather_target(
+            target,
+            store.as_ref(),
+            &mut found,
+            &mut errors,
+            &mut skipped,
+        );
+    }
+    for dir in &args.attestation_dirs {
+        gather_dir(dir, &mut found, &mut errors, &mut skipped);
+    }
+    let range = match (&args.range, &repo) {
+        (Some(spec), Some(repo)) => Some(resolve_range(repo, spec)?),
+        _ => None,
+    };
+    if let (Some((base, head)), Some(repo), Some(store)) = (&range, &repo, &store) {
+        gather_range(repo, store, base, head, &mut found)?;
+    }
+
+    // Verify each envelope once.
+    let mut seen = BTreeSet::new();
     let mut checked = Vec::new();
-    let mut skipped = Vec::new();
-    let mut errors = Vec::new();
-    for file in &args.files {
-        match read_envelope_file(file) {
-            Ok(contents) => {
-                for line in contents.skipped_lines {
-                    skipped.push((file.display().to_string(), line));
-                }
-                for located in contents.envelopes {
-                    let result =
-                        verify_statement_envelope(&located.envelope, &keyring, args.threshold);
-                    checked.push(Checked {
-                        location: located.location,
-                        payload_type: located.envelope.payload_type,
-                        result,
-                    });
-                }
-            }
-            Err(err) => errors.push((file.display().to_string(), err.to_string())),
+    for f in found {
+        let line = f.envelope.to_json_line();
+        let line_digest = codex_attest::digest::sha256(line.as_bytes());
+        if !seen.insert(line_digest) {
+            continue;
+        }
+        let result = verify_statement_envelope(&f.envelope, &keyring, threshold);
+        checked.push(Checked {
+            location: f.location,
+            explicit: f.explicit,
+            payload_type: f.envelope.payload_type,
+            line_digest,
+            result,
+        });
+    }
+
+    let now = ctx.clock.now();
+    let gate = Gate::new(policy.as_ref(), &overrides, now);
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut attestations: Vec<(Attestation, bool)> = Vec::new();
+    for c in &checked {
+        match &c.result {
+            Ok(verified) => attestations.push((
+                Attestation::new(c.location.clone(), verified.clone()),
+                c.explicit,
+            )),
+            Err(err) if !c.explicit => findings.push(Finding {
+                code: "ignored-attestation",
+                severity: Severity::Warning,
+                message: format!("{} was found but not used: {err}", c.location),
+                attestation: Some(c.location.clone()),
+                run: None,
+                path: None,
+                field: None,
+                rule: None,
+                excused_by: None,
+            }),
+            Err(_) => {}
+        }
+    }
+    // Rules and bindings read the codex-run predicate; plain signature checks do not need it.
+    let needs_codex_run = policy.is_some() || needs_repo;
+    for (a, explicit) in attestations.iter().filter(|_| needs_codex_run) {
+        if let Err(err) = &a.view {
+            let code = if *explicit {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            findings.push(Finding {
+                code: "unknown-build-type",
+                severity: code,
+                message: format!("{} is not a codex-run/v1 provenance: {err}", a.location),
+                attestation: Some(a.location.clone()),
+                run: None,
+                path: None,
+                field: Some("/predicate/buildDefinition".to_string()),
+                rule: None,
+                excused_by: None,
+            });
         }
     }
 
-    let passed = checked.iter().filter(|c| c.result.is_ok()).count();
-    let failed = checked.len() - passed;
-    let (verdict, outcome) = if !errors.is_empty() || checked.is_empty() {
+    // Bind to code.
+    let usable: Vec<Attestation> = attestations
+        .iter()
+        .filter(|(a, _)| a.view.is_ok())
+        .map(|(a, _)| a.clone())
+        .collect();
+    let mut coverage: Vec<Coverage> = Vec::new();
+    let mut relevant: BTreeSet<usize> = attestations
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, e))| *e)
+        .map(|(i, _)| i)
+        .collect();
+    let mut range_label = None;
+    if let (Some((base, head)), Some(repo)) = (&range, &repo) {
+        let report = gate::range(repo, base, head, &usable)?;
+        range_label = Some(format!(
+            "{} changed file(s) in {} commit(s)",
+            report.coverage.len(),
+            report.commits
+        ));
+        for c in &report.coverage {
+            if c.status == CoverageStatus::Uncovered {
+                let commits: Vec<String> = c
+                    .commits
+                    .iter()
+                    .map(|h| h[..12.min(h.len())].to_string())
+                    .collect();
+                gate.push(
+                    &mut findings,
+                    "uncovered-change",
+                    format!(
+                        "{} changed in {} but no attested run produced its content",
+                        c.path,
+                        commits.join(", ")
+                    ),
+                    None,
+                    Some(&c.path),
+                    None,
+                    None,
+                );
+            }
+            if let Some(run) = &c.run {
+                for (i, (a, _)) in attestations.iter().enumerate() {
+                    if a.run_id().as_ref() == Some(run) {
+                        relevant.insert(i);
+                    }
+                }
+            }
+        }
+        coverage.extend(report.coverage);
+    }
+    if let Some(repo) = &repo {
+        let target_commit = match &args.at {
+            Some(rev) => Some(resolve_rev(repo, rev)?),
+            None => None,
+        };
+        let target = match (&target_commit, args.worktree) {
+            (Some(commit), _) => Some(Target::Commit(commit)),
+            (None, true) => Some(Target::Worktree(&repo.root)),
+            (None, false) => None,
+        };
+        if let Some(target) = target {
+            let bound: Vec<Attestation> = relevant
+                .iter()
+                .filter_map(|i| attestations.get(*i))
+                .map(|(a, _)| a.clone())
+                .filter(|a| a.view.is_ok())
+                .collect();
+            for c in gate::bind(repo, &bound, &target)? {
+                let run = c.run.clone().unwrap_or_default();
+                match c.status {
+                    CoverageStatus::ChangedAfterRun => gate.push(&mut findings, "changed-after-run", format!("{} was changed after run {run}: its content is not what any attested run produced", c.path), None, Some(&c.path), None, None),
+                    CoverageStatus::Missing => gate.push(&mut findings, "subject-missing", format!("{} was produced by run {run} and is gone", c.path), None, Some(&c.path), None, None),
+                    _ => {}
+                }
+                if !coverage.iter().any(|x| x.path == c.path) {
+                    coverage.push(c);
+                }
+            }
+        }
+    }
+    for i in &relevant {
+        if let Some((a, _)) = attestations.get(*i) {
+            gate.check(a, &mut findings);
+        }
+    }
+    gate.finish(&mut findings);
+    let verified = attestations.len();
+    let explicit_failures = checked
+        .iter()
+        .filter(|c| c.explicit && c.result.is_err())
+        .count();
+    if verified == 0 && explicit_failures == 0 && errors.is_empty() {
+        findings.push(Finding {
+            code: "no-attestations",
+            severity: Severity::Error,
+            message: "no verified attestation was found: nothing vouches for this release"
+                .to_string(),
+            attestation: None,
+            run: None,
+            path: None,
+            field: None,
+            rule: None,
+            excused_by: None,
+        });
+    }
+    findings.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then(a.code.cmp(b.code))
+            .then(a.message.cmp(&b.message))
+    });
+
+    let denied = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
+    let explicit: Vec<&Checked> = checked.iter().filter(|c| c.explicit).collect();
+    let passed = explicit.iter().filter(|c| c.result.is_ok()).count();
+    let (verdict, outcome) = if !errors.is_empty() {
         ("error", Outcome::Undecided)
-    } else if failed > 0 {
+    } else if explicit_failures > 0 || denied > 0 {
         ("fail", Outcome::Denied)
     } else {
         ("pass", Outcome::Success)
     };
+    let uncovered = coverage
+        .iter()
+        .filter(|c| c.status != CoverageStatus::Covered)
+        .count();
     let summary = Summary {
         schema: REPORT_SCHEMA,
         verdict,
-        envelopes: checked.len(),
+        envelopes: explicit.len(),
         passed,
-        failed,
+        failed: explicit_failures,
         errors: errors.len(),
+        denied,
+        warnings,
+        uncovered,
     };
+
+    if let (Some(path), Some(key)) = (&args.vsa, &args.vsa_key) {
+        write_vsa(
+            ctx,
+            path,
+            key,
+            &args.passphrase_env,
+            &repo,
+            &range,
+            policy.as_ref(),
+            &checked,
+            &attestations,
+            verdict == "pass",
+        )?;
+    }
+
     match args.format {
-        Format::Human => render_human(ctx, &checked, &skipped, &errors, &summary)?,
-        Format::Json => render_json(&checked, &skipped, &errors, summary)?,
+        Format::Human => render_human(
+            ctx,
+            &explicit,
+            &skipped,
+            &errors,
+            &findings,
+            &coverage,
+            range_label.as_deref(),
+            &summary,
+            verified,
+        )?,
+        Format::Json => render_json(&explicit, &skipped, &errors, &findings, &coverage, summary)?,
     }
     Ok(outcome)
 }
 
-fn render_json(
+fn level_overrides(args: &VerifyArgs) -> anyhow::Result<BTreeMap<String, Level>> {
+    let mut out = BTreeMap::new();
+    for (codes, level) in [(&args.deny, Level::Deny), (&args.warn, Level::Warn)] {
+        for code in codes {
+            if !RULES.iter().any(|(c, _, _)| c == code) {
+                let known: Vec<&str> = RULES.iter().map(|(c, _, _)| *c).collect();
+                return Err(usage_error(
+                    format!("unknown rule {code:?}"),
+                    format!("rules are: {}", known.join(", ")),
+                ));
+            }
+            out.insert(code.clone(), level);
+        }
+    }
+    Ok(out)
+}
+
+fn gather_target(
+    target: &str,
+    store: Option<&codex_attest::store::Store>,
+    found: &mut Vec<Found>,
+    errors: &mut Vec<(String, String)>,
+    skipped: &mut Vec<(String, usize)>,
+) {
+    let path = Path::new(target);
+    if path.exists() {
+        gather_file(path, true, found, errors, skipped);
+        return;
+    }
+    let Some(store) = store else {
+        errors.push((
+            target.to_string(),
+            format!("{target}: no such file (and not inside a repository with stored runs)"),
+        ));
+        return;
+    };
+    let id = match codex_attest::runs::resolve_id(store, target) {
+        Ok(id) => id,
+        Err(err) => {
+            errors.push((
+                target.to_string(),
+                format!("{target}: no such file, and {err}"),
+            ));
+            return;
+        }
+    };
+    match store.get_run(&id) {
+        Ok(run) => match run.envelope_lines {
+            Some(lines) if !parse_envelope_lines(&lines).is_empty() => {
+                for (_, envelope) in parse_envelope_lines(&lines) {
+                    found.push(Found {
+                        location: format!("run {id}"),
+                        envelope,
+                        explicit: true,
+                    });
+                }
+            }
+            _ => errors.push((
+                target.to_string(),
+                format!("run {id} is not signed; sign it with `codex-attest sign --key KEY {id}`"),
+            )),
+        },
+        Err(err) => errors.push((target.to_string(), err.to_string())),
+    }
+}
+
+fn gather_file(
+    path: &Path,
+    explicit: bool,
+    found: &mut Vec<Found>,
+    errors: &mut Vec<(String, String)>,
+    skipped: &mut Vec<(String, usize)>,
+) {
+    match read_envelope_file(path) {
+        Ok(file) => {
+            for line in file.skipped_lines {
+                skipped.push((path.display().to_string(), line));
+            }
+            for located in file.envelopes {
+                found.push(Found {
+                    location: location(&located.location),
+                    envelope: located.envelope,
+                    explicit,
+                });
+            }
+        }
+        Err(err) => errors.push((path.display().to_string(), err.to_string())),
+    }
+}
+
+fn gather_dir(
+    dir: &Path,
+    found: &mut Vec<Found>,
+    errors: &mut Vec<(String, String)>,
+    skipped: &mut Vec<(String, usize)>,
+) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(err) => {
+            errors.push((
+                dir.display().to_string(),
+                format!("{}: {err}", dir.display()),
+            ));
+            return;
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "jsonl" || e == "json"))
+        .collect();
+    files.sort();
+    for file in files {
+        gather_file(&file, false, found, errors, skipped);
+    }
+}
+
+fn location(l: &Location) -> String {
+    l.to_string()
+}
+
+fn resolve_rev(repo: &Repo, rev: &str) -> anyhow::Result<GitOid> {
+    let out = codex_attest::git::run(
+        &repo.root,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )
+    .map_err(|_| {
+        usage_error(
+            format!("{rev:?} is not a commit in this repository"),
+            "give a branch, tag or commit id",
+        )
+    })?;
+    String::from_utf8_lossy(&out)
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("git printed an unexpected commit id"))
+}
+
+fn resolve_range(repo: &Repo, spec: &str) -> anyhow::Result<(GitOid, GitOid)> {
+    let Some((base, head)) = spec.split_once("..") else {
+        return Err(usage_error(
+            format!("--range {spec:?} is not BASE..HEAD"),
+            "e.g. --range v1.2.0..HEAD or origin/main..HEAD",
+        ));
+    };
+    let head = if head.is_empty() { "HEAD" } else { head };
+    Ok((resolve_rev(repo, base)?, resolve_rev(repo, head)?))
+}
+
+/// Notes on the range's commits (and its base), and every signed run in the local store.
+fn gather_range(
+    repo: &Repo,
+    store: &codex_attest::store::Store,
+    base: &GitOid,
+    head: &GitOid,
+    found: &mut Vec<Found>,
+) -> anyhow::Result<()> {
+    let list = codex_attest::git::run(&repo.root, &["rev-list", &format!("{base}..{head}")])?;
+    let mut commits: Vec<GitOid> = String::from_utf8_lossy(&list)
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    commits.push(base.clone());
+    for (commit, content) in codex_attest::notes::read(repo, &commits)? {
+        for (line, envelope) in parse_envelope_lines(&content) {
+            found.push(Found {
+                location: format!("note on {}:{line}", &commit.as_str()[..12]),
+                envelope,
+                explicit: false,
+            });
+        }
+    }
+    for id in store.run_ids().unwrap_or_default() {
+        if let Ok(run) = store.get_run(&id) {
+            for (_, envelope) in run
+                .envelope_lines
+                .as_deref()
+                .map(parse_envelope_lines)
+                .unwrap_or_default()
+            {
+                found.push(Found {
+                    location: format!("run {id}"),
+                    envelope,
+                    explicit: false,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_vsa(
+    ctx: &Ctx,
+    path: &Path,
+    key: &Path,
+    passphrase_env: &str,
+    repo: &Option<Repo>,
+    range: &Option<(GitOid, GitOid)>,
+    policy: Option<&Policy>,
     checked: &[Checked],
+    attestations: &[(Attestation, bool)],
+    passed: bool,
+) -> anyhow::Result<()> {
+    let key = load_private_key(key, passphrase_env)?;
+    let remote = repo.as_ref().and_then(|r| r.remote_url());
+    let (subjects, resource_uri) = match range {
+        Some((_, head)) => {
+            let mut digest = codex_attest::digest::DigestSet::new();
+            digest.insert("gitCommit".to_string(), head.to_string());
+            let uri = match &remote {
+                Some(r) => format!("git+{r}@{head}"),
+                None => format!("git:{head}"),
+            };
+            (
+                vec![ResourceDescriptor {
+                    name: Some("git-commit".to_string()),
+                    uri: Some(uri.clone()),
+                    digest,
+                    ..Default::default()
+                }],
+                uri,
+            )
+        }
+        None => {
+            let subjects: Vec<ResourceDescriptor> = attestations
+                .iter()
+                .flat_map(|(a, _)| a.verified.statement.subject.clone())
+                .collect();
+            (subjects, remote.unwrap_or_else(|| "local".to_string()))
+        }
+    };
+    if subjects.is_empty() {
+        return Err(usage_error(
+            "the VSA has no subject: nothing was verified",
+            "give attestations or --range",
+        ));
+    }
+    let statement = codex_attest::vsa::build(codex_attest::vsa::VsaParts {
+        subjects,
+        resource_uri,
+        policy: policy.map(|p| (p.path.display().to_string(), p.digest)),
+        inputs: checked
+            .iter()
+            .map(|c| (c.location.clone(), c.line_digest))
+            .collect(),
+        passed,
+        time: ctx.clock.now(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    });
+    let envelope = Envelope::sign(
+        codex_attest::dsse::IN_TOTO_PAYLOAD_TYPE,
+        &statement.to_json(),
+        &[&key],
+    )
+    .context("failed to sign the VSA")?;
+    super::write_file_atomically(
+        path,
+        format!("{}\n", envelope.to_json_line()).as_bytes(),
+        true,
+    )
+}
+
+fn envelope_record(c: &Checked) -> EnvelopeRecord<'_> {
+    let (file, line) = split_location(&c.location);
+    match &c.result {
+        Ok(v) => EnvelopeRecord {
+            file,
+            line,
+            verdict: "pass",
+            code: None,
+            reason: None,
+            payload_type: &c.payload_type,
+            predicate_type: Some(&v.statement.predicate_type),
+            run: gate::RunView::from_statement(&v.statement)
+                .ok()
+                .and_then(|r| r.run_id),
+            subjects: &v.statement.subject,
+            signatures: v.envelope.checks(),
+        },
+        Err(err) => EnvelopeRecord {
+            file,
+            line,
+            verdict: "fail",
+            code: Some(err.code()),
+            reason: Some(err.to_string()),
+            payload_type: &c.payload_type,
+            predicate_type: None,
+            run: None,
+            subjects: &[],
+            signatures: match err {
+                EnvelopeFailure::Signature(VerifyError::Threshold { checks, .. }) => checks,
+                _ => &[],
+            },
+        },
+    }
+}
+
+fn split_location(location: &str) -> (String, Option<usize>) {
+    match location.rsplit_once(':') {
+        Some((file, line)) if !file.starts_with("note on") => match line.parse() {
+            Ok(n) => (file.to_string(), Some(n)),
+            Err(_) => (location.to_string(), None),
+        },
+        _ => (location.to_string(), None),
+    }
+}
+
+fn render_json(
+    checked: &[&Checked],
     skipped: &[(String, usize)],
     errors: &[(String, String)],
+    findings: &[Finding],
+    coverage: &[Coverage],
     summary: Summary,
 ) -> anyhow::Result<()> {
     let mut out = String::new();
@@ -196,47 +838,27 @@ fn render_json(
             message: message.clone(),
         });
     }
+    for f in findings {
+        push(&Record::Finding(f));
+    }
+    for c in coverage {
+        push(&Record::Coverage(c));
+    }
     push(&Record::Summary(summary));
     print_stdout(&out)
 }
 
-fn envelope_record(c: &Checked) -> EnvelopeRecord<'_> {
-    let file = c.location.file.display().to_string();
-    match &c.result {
-        Ok(v) => EnvelopeRecord {
-            file,
-            line: c.location.line,
-            verdict: "pass",
-            code: None,
-            reason: None,
-            payload_type: &c.payload_type,
-            predicate_type: Some(&v.statement.predicate_type),
-            subjects: &v.statement.subject,
-            signatures: v.envelope.checks(),
-        },
-        Err(err) => EnvelopeRecord {
-            file,
-            line: c.location.line,
-            verdict: "fail",
-            code: Some(err.code()),
-            reason: Some(err.to_string()),
-            payload_type: &c.payload_type,
-            predicate_type: None,
-            subjects: &[],
-            signatures: match err {
-                EnvelopeFailure::Signature(VerifyError::Threshold { checks, .. }) => checks,
-                _ => &[],
-            },
-        },
-    }
-}
-
+#[allow(clippy::too_many_arguments)]
 fn render_human(
     ctx: &Ctx,
-    checked: &[Checked],
+    checked: &[&Checked],
     skipped: &[(String, usize)],
     errors: &[(String, String)],
+    findings: &[Finding],
+    coverage: &[Coverage],
+    range_label: Option<&str>,
     summary: &Summary,
+    verified: usize,
 ) -> anyhow::Result<()> {
     let paint = |text: &str, code: &str| {
         if ctx.color {
@@ -272,26 +894,138 @@ fn render_human(
     for (file, line) in skipped {
         out.push_str(&format!("SKIP {file}:{line}\n  not a DSSE envelope (ignored, as the in-toto bundle spec requires)\n"));
     }
+    for f in findings {
+        out.push_str(&render_finding(f, ctx.color));
+    }
+    if !coverage.is_empty() {
+        out.push_str(&format!(
+            "coverage{}:\n",
+            range_label.map(|l| format!(" ({l})")).unwrap_or_default()
+        ));
+        let width = coverage
+            .iter()
+            .map(|c| c.path.chars().count())
+            .max()
+            .unwrap_or(0);
+        for c in coverage {
+            let status = match c.status {
+                CoverageStatus::Covered => "covered",
+                CoverageStatus::ChangedAfterRun => "changed-after-run",
+                CoverageStatus::Missing => "missing",
+                CoverageStatus::Uncovered => "uncovered",
+            };
+            let by = match (&c.run, c.status) {
+                (Some(run), CoverageStatus::Covered) => format!("by run {run}"),
+                (Some(run), _) => format!("(last attested by run {run})"),
+                (None, _) if !c.commits.is_empty() => format!(
+                    "in {}",
+                    c.commits
+                        .iter()
+                        .map(|h| &h[..12.min(h.len())])
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (None, _) => String::new(),
+            };
+            out.push_str(format!("  {status:<18} {:<width$}  {by}", c.path).trim_end());
+            out.push('\n');
+        }
+    }
+    let verdict = match summary.verdict {
+        "pass" => paint("PASS", "32"),
+        "fail" => paint("FAIL", "31"),
+        _ => paint("ERROR", "31"),
+    };
     out.push_str(&format!(
-        "verified {} of {} envelope{}{}\n",
-        summary.passed,
-        summary.envelopes,
-        if summary.envelopes == 1 { "" } else { "s" },
+        "gate: {verdict}: {verified} attestation{} verified, {} denied, {} warning{}{}\n",
+        if verified == 1 { "" } else { "s" },
+        summary.denied + summary.failed,
+        summary.warnings,
+        if summary.warnings == 1 { "" } else { "s" },
         if summary.errors > 0 {
-            format!(
-                "; {} file{} could not be read",
-                summary.errors,
-                if summary.errors == 1 { "" } else { "s" }
-            )
+            format!(", {} input(s) could not be read", summary.errors)
         } else {
             String::new()
-        }
+        },
     ));
     print_stdout(&out)?;
     for (_, message) in errors {
         eprintln!("error: {message}");
     }
     Ok(())
+}
+
+fn render_finding(f: &Finding, color: bool) -> String {
+    let (word, code) = match f.severity {
+        Severity::Error => ("error", "31"),
+        Severity::Warning => ("warning", "33"),
+        Severity::Note => ("note", "36"),
+    };
+    let head = if color {
+        format!("\x1b[{code}m{word}[{}]\x1b[0m", f.code)
+    } else {
+        format!("{word}[{}]", f.code)
+    };
+    let mut out = format!("{head}: {}\n", f.message);
+    if let Some(rule) = &f.rule {
+        let gutter = rule.line.to_string().len();
+        let pad = " ".repeat(gutter);
+        out.push_str(&format!(
+            "{pad}--> {}:{}:{}\n",
+            rule.file, rule.line, rule.column
+        ));
+        out.push_str(&format!("{pad} |\n"));
+        out.push_str(&format!("{} | {}\n", rule.line, rule.source_line));
+        out.push_str(&format!(
+            "{pad} | {}{} {}\n",
+            " ".repeat(rule.column.saturating_sub(1)),
+            "^".repeat(rule.width),
+            rule.label
+        ));
+    }
+    if let Some(a) = &f.attestation {
+        out.push_str(&format!("  = attestation: {a}\n"));
+    }
+    if let Some(field) = &f.field {
+        out.push_str(&format!("  = field: {field}\n"));
+    }
+    if let Some(reason) = &f.excused_by {
+        out.push_str(&format!("  = allowed by exception: {reason}\n"));
+    }
+    out
+}
+
+/// Renders every problem of a policy file, each pointing at its line.
+pub fn render_policy_error(err: &codex_attest::policy::PolicyError) -> String {
+    let mut out = format!("error: {err}\n");
+    for problem in &err.problems {
+        match &problem.span {
+            Some(span) if !err.source_text.is_empty() => {
+                let (line, column, text) = codex_attest::policy::locate(&err.source_text, span);
+                let width = err
+                    .source_text
+                    .get(span.clone())
+                    .map(|s| s.lines().next().unwrap_or("").chars().count())
+                    .unwrap_or(1)
+                    .max(1);
+                let pad = " ".repeat(line.to_string().len());
+                out.push_str(&format!(
+                    "{pad}--> {}:{line}:{column}\n",
+                    err.path.display()
+                ));
+                out.push_str(&format!("{line} | {text}\n"));
+                out.push_str(&format!(
+                    "{pad} | {}{} {}\n",
+                    " ".repeat(column.saturating_sub(1)),
+                    "^".repeat(width),
+                    problem.message
+                ));
+            }
+            _ => out.push_str(&format!("  = {}\n", problem.message)),
+        }
+    }
+    out.push_str("hint: `codex-attest init --policy FILE` writes a commented template\n");
+    out
 }
 
 fn describe_subject(subject: &ResourceDescriptor) -> String {

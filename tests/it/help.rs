@@ -6,7 +6,9 @@ use crate::common::TestEnv;
 fn help_texts() {
     let env = TestEnv::new();
     insta::assert_snapshot!("help_main", env.run(&["--help"]).success().stdout);
-    for command in ["wrap", "show", "log", "keygen", "sign", "verify"] {
+    for command in [
+        "wrap", "show", "log", "keygen", "sign", "verify", "notes", "init",
+    ] {
         let out = env.run(&[command, "--help"]).success();
         insta::assert_snapshot!(format!("help_{command}"), out.stdout);
     }

@@ -92,6 +92,7 @@ fn keys_made_by_openssl_load() {
         let status = std::process::Command::new("openssl")
             .args(args)
             .current_dir(&root)
+            .stderr(std::process::Stdio::null())
             .status()
             .expect("openssl must be installed for this test");
         assert!(status.success(), "openssl {args:?}");

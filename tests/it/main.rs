@@ -16,5 +16,7 @@ mod schemas;
 mod help;
 // Codex test world: repository, CODEX_HOME, scripted endpoint.
 mod codex_env;
+// The release gate: policies, binding to code, ranges, notes.
+mod gate;
 // wrap: real Codex runs recorded end to end.
 mod wrap;
