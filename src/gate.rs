@@ -52,8 +52,8 @@ pub struct RunView {
     pub produced: Vec<ProducedFile>,
     /// Files the run deleted (or renamed away), with their content before the run.
     pub deleted: Vec<ProducedFile>,
-    /// Input names and their SHA-256, from `resolvedDependencies`.
-    pub inputs: Vec<(String, String)>,
+    /// Inputs from `resolvedDependencies`: name, kind (`codexattest.kind`) and SHA-256.
+    pub inputs: Vec<(String, String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,7 +211,18 @@ impl RunView {
         let inputs = def
             .resolved_dependencies
             .iter()
-            .filter_map(|d| Some((d.name.clone()?, d.digest.get("sha256")?.clone())))
+            .filter_map(|d| {
+                let kind = d
+                    .annotations
+                    .get(crate::predicate::KIND_ANNOTATION)
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("");
+                Some((
+                    d.name.clone()?,
+                    kind.to_string(),
+                    d.digest.get("sha256")?.clone(),
+                ))
+            })
             .collect();
         Ok(RunView {
             run_id: provenance
@@ -442,7 +453,7 @@ impl<'a> Gate<'a> {
             }
         }
         for rule in &policy.inputs {
-            for (name, sha) in &view.inputs {
+            for (name, _, sha) in &view.inputs {
                 if !rule.matcher.is_match(name) {
                     continue;
                 }
@@ -669,6 +680,57 @@ impl<'a> Gate<'a> {
                         self.rule(span, "allowed paths defined here"),
                     );
                 }
+            }
+        }
+        if let Some((lock, span)) = &rules.lock {
+            let mut drift = Vec::new();
+            let mut field = |name: &str, locked: &Option<String>, actual: Option<String>| {
+                if locked.is_some() && *locked != actual {
+                    drift.push(format!(
+                        "{name}: locked {}, ran {}",
+                        locked.as_deref().unwrap_or("-"),
+                        actual.as_deref().unwrap_or("(unknown)")
+                    ));
+                }
+            };
+            field(
+                "codex-version",
+                &lock.codex_version,
+                internal.codex.as_ref().and_then(|c| c.version.clone()),
+            );
+            field("model", &lock.model, settings.and_then(|s| s.model.clone()));
+            field(
+                "sandbox",
+                &lock.sandbox,
+                settings.and_then(|s| s.sandbox.clone()),
+            );
+            field(
+                "approval",
+                &lock.approval,
+                settings.and_then(|s| s.approval_policy.clone()),
+            );
+            let used: BTreeMap<String, String> = view
+                .inputs
+                .iter()
+                .filter(|(_, kind, _)| {
+                    serde_json::from_value::<crate::predicate::InputKind>(
+                        serde_json::Value::String(kind.clone()),
+                    )
+                    .is_ok_and(crate::lock::locked_kind)
+                })
+                .map(|(name, _, sha)| (name.clone(), sha.clone()))
+                .collect();
+            drift.extend(crate::lock::input_drift(&lock.inputs, &used));
+            for d in drift {
+                self.push(
+                    out,
+                    "lock-mismatch",
+                    format!("{run_label} does not match the lock: {d}"),
+                    Some(a),
+                    None,
+                    Some("/predicate/buildDefinition"),
+                    self.rule(span, "lock required here"),
+                );
             }
         }
         if let Some(max) = &rules.max_files {

@@ -7,6 +7,7 @@
 
 pub mod changes;
 pub mod codex;
+pub mod diff;
 pub mod digest;
 pub mod dsse;
 pub mod envelope_file;
@@ -14,12 +15,15 @@ pub mod gate;
 pub mod git;
 pub mod intoto;
 pub mod keys;
+pub mod lock;
 pub mod model_server;
 pub mod notes;
 pub mod policy;
 pub mod predicate;
 pub mod provenance;
 pub mod record;
+pub mod replay;
+pub mod revert;
 pub mod runs;
 pub mod secrets;
 pub mod store;

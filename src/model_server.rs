@@ -100,6 +100,11 @@ impl ModelServer {
         self.shutdown();
     }
 
+    /// Stops serving, keeping the value (and the requests it received) around.
+    pub fn halt(&mut self) {
+        self.shutdown();
+    }
+
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {

@@ -168,6 +168,7 @@ pub struct RunRules {
     pub deny_paths: Option<(globset::GlobSet, Range<usize>)>,
     pub allow_paths: Option<(globset::GlobSet, Range<usize>)>,
     pub max_files: Option<Spanned<u64>>,
+    pub lock: Option<(crate::lock::LockFile, Range<usize>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -235,6 +236,7 @@ struct RawRun {
     max_age: Option<Spanned<String>>,
     capture: Option<Spanned<Vec<String>>>,
     roles: Option<Spanned<Vec<String>>>,
+    lock: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -258,6 +260,7 @@ struct RawRole {
     deny_paths: Option<Spanned<Vec<String>>>,
     allow_paths: Option<Spanned<Vec<String>>>,
     max_files: Option<Spanned<i64>>,
+    lock: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -389,7 +392,9 @@ impl Policy {
                 deny_paths: raw_changes.deny_paths,
                 allow_paths: raw_changes.allow_paths,
                 max_files: raw_changes.max_files,
+                lock: raw_run.lock,
             },
+            base,
             &mut problems,
         );
         run.roles = raw_run.roles;
@@ -397,7 +402,7 @@ impl Policy {
         let mut roles = BTreeMap::new();
         for (name, role) in raw.roles.unwrap_or_default() {
             let span = name.span();
-            let rules = run_rules(role.into_inner(), &mut problems);
+            let rules = run_rules(role.into_inner(), base, &mut problems);
             roles.insert(name.into_inner(), (span, rules));
         }
 
@@ -557,7 +562,7 @@ fn unknown_rule(code: &str) -> String {
     format!("unknown rule {code:?}; rules are: {}", known.join(", "))
 }
 
-fn run_rules(raw: RawRole, problems: &mut Vec<PolicyProblem>) -> RunRules {
+fn run_rules(raw: RawRole, base: &Path, problems: &mut Vec<PolicyProblem>) -> RunRules {
     let mut p = |message: String, span: Range<usize>| {
         problems.push(PolicyProblem {
             message,
@@ -618,6 +623,18 @@ fn run_rules(raw: RawRole, problems: &mut Vec<PolicyProblem>) -> RunRules {
     };
     let deny_paths = globs(raw.deny_paths);
     let allow_paths = globs(raw.allow_paths);
+    let lock = raw.lock.and_then(
+        |l| match crate::lock::LockFile::load(&base.join(l.get_ref())) {
+            Ok(lock) => Some((lock, l.span())),
+            Err(err) => {
+                problems.push(PolicyProblem {
+                    message: format!("the lock file cannot be used: {err}"),
+                    span: Some(l.span()),
+                });
+                None
+            }
+        },
+    );
     let max_files = raw.max_files.and_then(|m| {
         if *m.get_ref() < 0 {
             problems.push(PolicyProblem {
@@ -640,6 +657,7 @@ fn run_rules(raw: RawRole, problems: &mut Vec<PolicyProblem>) -> RunRules {
         deny_paths,
         allow_paths,
         max_files,
+        lock,
     }
 }
 

@@ -222,6 +222,16 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         changes::snapshot(&repo, &mut hash)?
     };
     let mut warnings = before.warnings.clone();
+    // Symlinks are not read through the hasher: store their targets as blobs too.
+    for (path, dirty) in &before.dirty {
+        if let FileState::Present { symlink: true, .. } = dirty.state {
+            if let Ok(target) = std::fs::read_link(path.under(&repo.root)) {
+                use std::os::unix::ffi::OsStrExt;
+                let blob = store.put_blob(target.as_os_str().as_bytes())?;
+                stored_before.insert(path.under(&repo.root), blob);
+            }
+        }
+    }
     let starting_state = starting_state_inputs(&repo, &before, &stored_before)?;
 
     let mut not_recorded = Vec::new();
@@ -463,11 +473,7 @@ fn starting_state_inputs(
                 sha256: digests.sha256,
                 git_blob: Some(digests.git_blob.clone()),
                 size: digests.size,
-                blob: if *symlink {
-                    None
-                } else {
-                    stored.get(&path.under(&repo.root)).copied()
-                },
+                blob: stored.get(&path.under(&repo.root)).copied(),
                 redacted: stored
                     .get(&path.under(&repo.root))
                     .is_some_and(|s| *s != digests.sha256),
@@ -1132,7 +1138,7 @@ fn redacted_command_line(argv: &[String]) -> String {
 /// The Codex executable's digest and version. For the npm launcher (`bin/codex.js`) the native
 /// binary it starts is hashed too. Digests are cached by file identity (device, inode, size,
 /// modification and change times), so a 300 MB binary is not re-hashed on every run.
-fn codex_binary(
+pub fn codex_binary(
     program: &Path,
     env: &[(OsString, OsString)],
     cache_dir: &Path,

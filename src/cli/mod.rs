@@ -14,10 +14,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use codex_attest::keys::{self, PrivateKey, PublicKey};
 use codex_attest::timestamp::{Clock, FixedClock, SystemClock, Timestamp};
 
+mod diff;
 mod init;
 mod keygen;
+mod lock;
 mod log;
 mod notes;
+mod replay;
+mod revert;
 mod show;
 mod sign;
 mod verify;
@@ -68,6 +72,10 @@ pub enum Command {
     Wrap(wrap::WrapArgs),
     Show(show::ShowArgs),
     Log(log::LogArgs),
+    Diff(diff::DiffArgs),
+    Replay(replay::ReplayArgs),
+    Revert(revert::RevertArgs),
+    Lock(lock::LockArgs),
     Keygen(keygen::KeygenArgs),
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
@@ -181,6 +189,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Wrap(a) => wrap::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
+        Command::Replay(a) => replay::run(&ctx, a),
+        Command::Revert(a) => revert::run(&ctx, a),
+        Command::Lock(a) => lock::run(&ctx, a),
         Command::Keygen(a) => keygen::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
@@ -299,6 +311,18 @@ pub fn load_private_key(path: &Path, passphrase_env: &str) -> anyhow::Result<Pri
             fix,
         ))
     })
+}
+
+/// What Codex's configuration resolution needs from the environment.
+pub fn codex_env() -> codex_attest::codex::config::CodexEnv {
+    codex_attest::codex::config::CodexEnv {
+        codex_home: std::env::var_os("CODEX_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        openai_base_url: std::env::var("OPENAI_BASE_URL").ok(),
+        system_dir: PathBuf::from("/etc/codex"),
+    }
 }
 
 /// The repository around the current directory and its store.

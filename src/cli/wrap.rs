@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use codex_attest::codex::config::CodexEnv;
 use codex_attest::secrets;
 use codex_attest::supervise::SpawnError;
 use codex_attest::wrap::{self, Plan, StdinInput, WrapError, WrapOptions};
@@ -40,6 +39,12 @@ pub struct WrapArgs {
     /// Append to FILE instead of refusing when it exists
     #[arg(long, requires = "output")]
     append: bool,
+    /// Refuse to start Codex if anything pinned in the lock file drifted
+    #[arg(long)]
+    locked: bool,
+    /// The lock file for --locked [default: codex-attest.lock at the repository root]
+    #[arg(long, value_name = "FILE", requires = "locked")]
+    lock: Option<PathBuf>,
     /// The role of this run (scaffold, fixer, reviewer, ...), recorded in the attestation
     #[arg(long, value_name = "NAME")]
     role: Option<String>,
@@ -89,6 +94,33 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
     let program = resolve_program(&program_word, &process_cwd)?;
     let rest: Vec<OsString> = args.command[1..].to_vec();
     let plan = wrap::plan(&program, &rest);
+    if args.locked {
+        let path = args
+            .lock
+            .clone()
+            .unwrap_or_else(|| super::lock::default_lock_path(&process_cwd));
+        let locked = codex_attest::lock::LockFile::load(&path).map_err(|err| {
+            anyhow::Error::new(err).context(hint(
+                "--locked needs a lock file",
+                "write one with `codex-attest lock -- codex exec ...` and commit it",
+            ))
+        })?;
+        let now = super::lock::resolve(&args.command, &process_cwd)?;
+        let drift = locked.drift(&now);
+        if !drift.is_empty() {
+            for d in &drift {
+                eprintln!("codex-attest: drift: {d}");
+            }
+            return Err(usage_error(
+                format!(
+                    "refusing to start Codex: {} drifted from {}",
+                    drift.len(),
+                    path.display()
+                ),
+                "review the change; if it is intended, run `codex-attest lock -- codex exec ...` and commit the lock",
+            ));
+        }
+    }
 
     // `codex exec` reads piped stdin to the end; so do we, to record it and hand it on.
     let stdin = match &plan {
@@ -127,14 +159,7 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
         }
     }
 
-    let codex_env = CodexEnv {
-        codex_home: std::env::var_os("CODEX_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-        home: std::env::var_os("HOME").map(PathBuf::from),
-        openai_base_url: std::env::var("OPENAI_BASE_URL").ok(),
-        system_dir: PathBuf::from("/etc/codex"),
-    };
+    let codex_env = super::codex_env();
     let run_id = new_run_id(ctx)?;
     let options = WrapOptions {
         run_id,
@@ -224,7 +249,7 @@ fn exit_code(status: i32) -> Outcome {
 }
 
 /// Finds the program like a shell does: a word with `/` is a path, otherwise `$PATH` is searched.
-fn resolve_program(word: &OsString, cwd: &Path) -> anyhow::Result<PathBuf> {
+pub fn resolve_program(word: &OsString, cwd: &Path) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = Path::new(word);
     let not_found = || {

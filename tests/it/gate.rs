@@ -660,3 +660,41 @@ fn notes_travel_through_a_remote_and_gate_a_range() {
         "{gate}"
     );
 }
+
+#[test]
+fn policies_can_require_runs_to_match_the_lock() {
+    let env = gate_env();
+    let agents = codex_attest::digest::sha256(b"Be careful.\n");
+    env.write(
+        "codex-attest.lock",
+        format!("version = 1\ncodex-version = \"0.169.0\"\nmodel = \"gpt-5.5\"\nsandbox = \"workspace-write\"\napproval = \"never\"\n\n[[input]]\nname = \"AGENTS.md\"\nkind = \"agents-md\"\nsha256 = \"{agents}\"\n"),
+    );
+    let policy = format!("{BASE_POLICY}[run]\nlock = \"codex-attest.lock\"\n");
+    let ok = verify(&env, &policy, &signed(&env, |_| {}), &[]);
+    assert_eq!(ok.status, 0, "{ok}");
+    let bad = verify(
+        &env,
+        &policy,
+        &signed(&env, |s| {
+            internal(s)["settings"]["model"] = json!("gpt-4o");
+            s["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"]["sha256"] =
+                json!("d1a1b25eef4f6ee5d1cbf4a07195ae339d4a0fa9a6e70f00f8d31d5c4c6a1f62");
+        }),
+        &[],
+    );
+    assert_eq!(bad.status, 1, "{bad}");
+    assert_eq!(codes(&bad, "error"), ["lock-mismatch", "lock-mismatch"]);
+    assert!(
+        bad.stdout.contains("model: locked gpt-5.5, ran gpt-4o"),
+        "{bad}"
+    );
+    // A lock that is not there is a policy error pointing at the line.
+    let missing = verify(
+        &env,
+        &format!("{BASE_POLICY}[run]\nlock = \"nope.lock\"\n"),
+        &signed(&env, |_| {}),
+        &[],
+    );
+    assert_eq!(missing.status, 2, "{missing}");
+    assert!(missing.stderr.contains("policy.toml:4:8"), "{missing}");
+}

@@ -7,7 +7,8 @@ fn help_texts() {
     let env = TestEnv::new();
     insta::assert_snapshot!("help_main", env.run(&["--help"]).success().stdout);
     for command in [
-        "wrap", "show", "log", "keygen", "sign", "verify", "notes", "init",
+        "wrap", "show", "log", "diff", "replay", "revert", "lock", "keygen", "sign", "verify",
+        "notes", "init",
     ] {
         let out = env.run(&[command, "--help"]).success();
         insta::assert_snapshot!(format!("help_{command}"), out.stdout);

@@ -18,5 +18,7 @@ mod help;
 mod codex_env;
 // The release gate: policies, binding to code, ranges, notes.
 mod gate;
+// replay, diff, lock and revert with the real Codex CLI.
+mod replay;
 // wrap: real Codex runs recorded end to end.
 mod wrap;

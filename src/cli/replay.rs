@@ -1,0 +1,170 @@
+//! `codex-attest replay`: re-run a recorded run from its pinned inputs and compare.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use codex_attest::replay::{self, FileStatus, Mode, ReplayOptions, ReplayReport};
+
+use super::{Ctx, Format, Outcome, open_store, print_stdout, status};
+
+/// Rebuild a run from its pinned inputs in scratch space, re-run Codex, and compare the outcome
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The starting state is rebuilt in a private clone at the pinned commit with the pinned uncommitted
+changes, and a scratch CODEX_HOME holds the pinned AGENTS.md, config layers, rules, skills and
+hooks: your checkout and your CODEX_HOME are not touched.
+
+recorded (default): codex-attest serves the model outputs recorded in the run's transcript from a
+loopback endpoint, so Codex re-executes the same tool calls with no model and no network.
+live: the same rebuilt state against the real provider (its credentials come from your
+environment); the report shows how far the new outcome is from the recorded one.
+
+Exit status: 0 identical, 1 differs, 2 could not replay (missing blobs, a corrupt transcript, a
+Codex that is not the pinned version, ...).
+
+Examples:
+  codex-attest replay latest
+  codex-attest replay 20261124T081512Z --keep --format json
+  codex-attest replay RUN --mode live --codex ~/.local/bin/codex")]
+pub struct ReplayArgs {
+    /// The run to replay (an id, a unique prefix, or `latest`)
+    #[arg(value_name = "RUN")]
+    run: String,
+    /// Where the model's outputs come from
+    #[arg(long, value_name = "MODE", default_value = "recorded")]
+    mode: ModeArg,
+    /// The Codex executable [default: `codex` on PATH]
+    #[arg(long, value_name = "PATH")]
+    codex: Option<PathBuf>,
+    /// Replay with a Codex CLI version other than the pinned one
+    #[arg(long)]
+    allow_version_drift: bool,
+    /// Keep the scratch directory and print where it is
+    #[arg(long)]
+    keep: bool,
+    /// Loopback port for the recorded-model endpoint [default: any free port]
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    port: u16,
+    /// Output format
+    #[arg(long, value_name = "FORMAT", default_value = "human")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ModeArg {
+    Recorded,
+    Live,
+}
+
+pub fn run(ctx: &Ctx, args: ReplayArgs) -> anyhow::Result<Outcome> {
+    let (repo, store) = open_store()?;
+    let id = codex_attest::runs::resolve_id(&store, &args.run)?;
+    let run = codex_attest::runs::load(&store, &id)?;
+    let codex = match args.codex {
+        Some(path) => path,
+        None => which("codex").ok_or_else(|| {
+            anyhow::Error::msg(super::hint(
+                "codex is not on PATH",
+                "install it with `npm install -g @openai/codex`, or pass --codex PATH",
+            ))
+        })?,
+    };
+    let mode = match args.mode {
+        ModeArg::Recorded => Mode::Recorded,
+        ModeArg::Live => Mode::Live,
+    };
+    status(
+        ctx,
+        &format!(
+            "replaying run {id} ({} mode) with {}",
+            if mode == Mode::Recorded {
+                "recorded"
+            } else {
+                "live"
+            },
+            codex.display()
+        ),
+    );
+    let options = ReplayOptions {
+        mode,
+        codex,
+        allow_version_drift: args.allow_version_drift,
+        scratch_parent: std::env::temp_dir(),
+        keep: args.keep,
+        port: args.port,
+        env: std::env::vars_os()
+            .filter(|(k, _)| k != super::PASSPHRASE_ENV)
+            .collect(),
+    };
+    let report = replay::replay(&repo, &store, &run, &options).context("could not replay")?;
+    match args.format {
+        Format::Json => print_stdout(&format!("{}\n", serde_json::to_string(&report)?))?,
+        Format::Human => print_stdout(&render(&report))?,
+    }
+    if let Some(dir) = &report.scratch {
+        status(ctx, &format!("scratch state kept in {}", dir.display()));
+    }
+    Ok(if report.identical {
+        Outcome::Success
+    } else {
+        Outcome::Denied
+    })
+}
+
+fn render(r: &ReplayReport) -> String {
+    let mut out = format!(
+        "replay of run {} ({} mode, Codex CLI {}{})\n",
+        r.run,
+        match r.mode {
+            Mode::Recorded => "recorded",
+            Mode::Live => "live",
+        },
+        r.codex_version.as_deref().unwrap_or("?"),
+        match (&r.pinned_codex_version, &r.codex_version) {
+            (Some(p), Some(c)) if p != c => format!(", pinned {p}"),
+            _ => String::new(),
+        }
+    );
+    for f in &r.files {
+        let status = match f.status {
+            FileStatus::Identical => "identical",
+            FileStatus::Differs => "differs",
+            FileStatus::Missing => "missing",
+            FileStatus::Extra => "extra",
+        };
+        out.push_str(&format!("  {status:<10} {}\n", f.path));
+        if let Some(diff) = &f.diff {
+            for line in diff.lines() {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
+    }
+    if r.files.is_empty() {
+        out.push_str("  (the run changed no files, and neither did the replay)\n");
+    }
+    for n in &r.nondeterminism {
+        out.push_str(&format!("nondeterminism: {n}\n"));
+    }
+    for w in &r.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    out.push_str(&format!(
+        "result: {} ({})\n",
+        if r.identical { "IDENTICAL" } else { "DIFFERS" },
+        if counts.is_empty() {
+            "no files".to_string()
+        } else {
+            counts.join(", ")
+        }
+    ));
+    out
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
