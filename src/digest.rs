@@ -263,6 +263,11 @@ pub fn to_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Whether `s` is exactly `len` lowercase hex digits, the shape every digest we write has.
+pub fn is_hex_digest(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Decodes lowercase or uppercase hex.
 pub fn from_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {

@@ -131,6 +131,9 @@ pub enum CoverageStatus {
     Missing,
     /// Changed in the range, produced by no attested run.
     Uncovered,
+    /// The attestation names this path, but it is not a safe relative path (`..`, absolute, NUL,
+    /// or through a symlinked directory): it was not looked at.
+    UnsafePath,
 }
 
 /// Where to bind subjects.
@@ -786,9 +789,29 @@ pub fn bind(
             ));
         }
     }
+    let mut out = Vec::new();
+    let root = match target {
+        Target::Worktree(root) => Some(*root),
+        Target::Commit(_) => None,
+    };
+    claims.retain(|path, runs| {
+        let safe = match root {
+            Some(root) => crate::paths::safe_join(root, path).is_ok(),
+            None => crate::paths::check_relative(path).is_ok(),
+        };
+        if !safe {
+            let run = runs.last().and_then(|r| r.1.clone());
+            out.push(Coverage {
+                path: path.clone(),
+                status: CoverageStatus::UnsafePath,
+                run,
+                commits: Vec::new(),
+            });
+        }
+        safe
+    });
     let paths: Vec<String> = claims.keys().cloned().collect();
     let current = current_blobs(repo, &paths, target)?;
-    let mut out = Vec::new();
     for (path, mut runs) in claims {
         runs.sort_by_key(|claim| claim.0);
         let now = current.get(&path).cloned().flatten();

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod lock;
 pub mod model_server;
 pub mod notes;
+pub mod paths;
 pub mod policy;
 pub mod predicate;
 pub mod provenance;

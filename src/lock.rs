@@ -131,14 +131,47 @@ impl LockFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<LockFile, LockError> {
-        toml::from_str(text).map_err(|err| LockError::Parse {
+        let lock: LockFile = toml::from_str(text).map_err(|err| LockError::Parse {
             path: path.display().to_string(),
             line: err
                 .span()
                 .map(|s| crate::policy::locate(text, &s).0)
                 .unwrap_or(1),
             message: err.message().to_string(),
-        })
+        })?;
+        lock.check().map_err(|message| LockError::Parse {
+            path: path.display().to_string(),
+            line: 1,
+            message,
+        })?;
+        Ok(lock)
+    }
+
+    /// What serde cannot say: a known version, digests that are digests, one entry per input.
+    /// A lock with two entries for one input would pin neither.
+    fn check(&self) -> Result<(), String> {
+        if self.version != 1 {
+            return Err(format!(
+                "unsupported lock version {}; this codex-attest writes version 1 (run `codex-attest lock` to rewrite it)",
+                self.version
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for input in &self.inputs {
+            if !crate::digest::is_hex_digest(&input.sha256, 64) {
+                return Err(format!(
+                    "input {:?}: sha256 {:?} is not 64 lowercase hex digits",
+                    input.name, input.sha256
+                ));
+            }
+            if !seen.insert(input.name.as_str()) {
+                return Err(format!(
+                    "input {:?} is pinned twice; keep one entry (run `codex-attest lock` to rewrite the file)",
+                    input.name
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn load(path: &Path) -> Result<LockFile, LockError> {
@@ -235,5 +268,29 @@ mod tests {
         assert!(drift[0].starts_with("model: locked gpt-5.5, now gpt-4o"));
         let err = LockFile::parse(Path::new("x.lock"), "version = 1\nmodle = \"x\"\n").unwrap_err();
         assert!(err.to_string().starts_with("x.lock:2:"), "{err}");
+    }
+
+    /// Found by `cargo fuzz run lock`: two entries for one input parsed, then compared unequal
+    /// to themselves. A lock must pin each input once, with a real digest.
+    #[test]
+    fn ambiguous_or_malformed_locks_are_refused() {
+        let entry = |sha: &str| {
+            format!("[[input]]\nname = \"AGENTS.md\"\nkind = \"agents-md\"\nsha256 = \"{sha}\"\n")
+        };
+        let twice = format!(
+            "version = 1\n{}{}",
+            entry(&"a".repeat(64)),
+            entry(&"b".repeat(64))
+        );
+        let err = LockFile::parse(Path::new("x.lock"), &twice).unwrap_err();
+        assert!(err.to_string().contains("pinned twice"), "{err}");
+        let short = format!("version = 1\n{}", entry("fbfer"));
+        let err = LockFile::parse(Path::new("x.lock"), &short).unwrap_err();
+        assert!(err.to_string().contains("not 64 lowercase hex"), "{err}");
+        let err = LockFile::parse(Path::new("x.lock"), "version = 2\n").unwrap_err();
+        assert!(
+            err.to_string().contains("unsupported lock version 2"),
+            "{err}"
+        );
     }
 }

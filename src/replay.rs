@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -473,41 +473,12 @@ fn clone_at(repo: &Repo, dest: &Path, commit: &crate::digest::GitOid) -> Result<
     Ok(())
 }
 
-/// Checks that a recorded relative path stays inside `root`, then returns the full path.
+/// `paths::safe_join`, as a replay error.
 pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, ReplayError> {
-    let unsafe_path = |reason| ReplayError::UnsafePath {
-        path: rel.to_string(),
-        reason,
-    };
-    if rel.is_empty() || rel.contains('\0') {
-        return Err(unsafe_path("empty or NUL"));
-    }
-    let rel_path = Path::new(rel);
-    if rel_path.is_absolute() {
-        return Err(unsafe_path("absolute path"));
-    }
-    if rel_path
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-    {
-        return Err(unsafe_path("`..` or `.` component"));
-    }
-    // No existing parent inside the scratch area may be a symlink (it could point anywhere).
-    let mut cursor = root.to_path_buf();
-    for component in rel_path
-        .parent()
-        .map(|p| p.components().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        cursor.push(component);
-        if cursor
-            .symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink())
-        {
-            return Err(unsafe_path("a parent directory is a symlink"));
-        }
-    }
-    Ok(root.join(rel_path))
+    crate::paths::safe_join(root, rel).map_err(|err| ReplayError::UnsafePath {
+        path: err.path,
+        reason: err.reason,
+    })
 }
 
 fn write_file(

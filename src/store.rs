@@ -94,6 +94,8 @@ pub struct CheckReport {
     pub blobs: usize,
     /// Temporary files or directories left by an interrupted write.
     pub leftovers: Vec<PathBuf>,
+    /// Temporary entries of codex-attest processes still running (not leftovers).
+    pub in_use: Vec<PathBuf>,
     /// Blobs whose content does not match their name.
     pub corrupt_blobs: Vec<PathBuf>,
     /// Run directories missing a record or statement.
@@ -300,7 +302,7 @@ impl Store {
             return Err(StoreError::RunExists(id.to_string()));
         }
         let tmp = tempfile::Builder::new()
-            .prefix(&format!("run-{id}-"))
+            .prefix(&temp_prefix("run"))
             .tempdir_in(self.root.join("tmp"))
             .map_err(io_err(&self.root.join("tmp")))?;
         write_synced(&tmp.path().join("record.json"), files.record_json)?;
@@ -392,6 +394,10 @@ impl Store {
         if let Ok(entries) = fs::read_dir(&tmp) {
             for entry in entries.flatten() {
                 let path = entry.path();
+                if temp_owner_alive(&entry.file_name().to_string_lossy()) {
+                    report.in_use.push(path);
+                    continue;
+                }
                 if repair {
                     let removed = if path.is_dir() {
                         fs::remove_dir_all(&path)
@@ -448,7 +454,7 @@ impl Store {
         let tmp = self.root.join("tmp");
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         tempfile::Builder::new()
-            .prefix("blob-")
+            .prefix(&temp_prefix("blob"))
             .tempfile_in(&tmp)
             .map_err(io_err(&tmp))
     }
@@ -493,7 +499,7 @@ impl Store {
         let tmp_dir = self.root.join("tmp");
         fs::create_dir_all(&tmp_dir).map_err(io_err(&tmp_dir))?;
         let mut tmp = tempfile::Builder::new()
-            .prefix("write-")
+            .prefix(&temp_prefix("write"))
             .tempfile_in(&tmp_dir)
             .map_err(io_err(&tmp_dir))?;
         tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
@@ -535,6 +541,20 @@ impl BlobWriter<'_> {
         }
         Ok((digest, self.size))
     }
+}
+
+/// Temporary names carry the writer's process id (`blob.1234.XXXXXX`), so `check` can tell a
+/// leftover of a crashed process from the work of a running one.
+fn temp_prefix(kind: &str) -> String {
+    format!("{kind}.{}.", std::process::id())
+}
+
+/// The process that created a temporary entry, if its name says, and whether it still runs.
+fn temp_owner_alive(name: &str) -> bool {
+    let Some(pid) = name.split('.').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    pid != 0 && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Run ids: `[A-Za-z0-9._-]+`, not starting with `.`, at most 128 characters.
@@ -656,10 +676,19 @@ mod tests {
         );
         assert_eq!(store.run_ids().unwrap(), ["r1"]);
         // A leftover from an interrupted write is reported, then removed with repair.
-        fs::write(store.root().join("tmp/blob-leftover"), b"x").unwrap();
+        fs::write(store.root().join("tmp/blob.999999999.leftover"), b"x").unwrap();
+        // An entry of a live process (this one) is in use, not a leftover.
+        fs::write(
+            store
+                .root()
+                .join(format!("tmp/blob.{}.busy", std::process::id())),
+            b"x",
+        )
+        .unwrap();
         fs::create_dir(store.root().join("runs/broken")).unwrap();
         let report = store.check(false).unwrap();
         assert_eq!(report.leftovers.len(), 1);
+        assert_eq!(report.in_use.len(), 1);
         assert_eq!(report.incomplete_runs, ["broken"]);
         assert_eq!(store.check(true).unwrap().leftovers.len(), 1);
         assert!(store.check(false).unwrap().leftovers.is_empty());

@@ -61,6 +61,9 @@ pub struct ChildOutcome {
     pub stdout_closed_early: bool,
     /// An error writing the capture (the child still ran to completion).
     pub capture_error: Option<String>,
+    /// The command exited but something it started kept its stdout open; capture stopped after
+    /// a grace period.
+    pub output_held_open: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,10 +163,11 @@ pub fn run(
 
     let mut outcome = ChildOutcome::default();
     if let (Some(capture), Some(stdout)) = (capture, child.stdout.take()) {
-        let result = pump(stdout, capture);
+        let result = pump(stdout, capture, &mut child);
         outcome.stdout_bytes = result.bytes;
         outcome.stdout_closed_early = result.closed_early;
         outcome.capture_error = result.capture_error;
+        outcome.output_held_open = result.held_open;
     }
     let status = child.wait().map_err(|source| SpawnError::Other {
         program: program_name,
@@ -186,10 +190,20 @@ struct PumpResult {
     bytes: u64,
     closed_early: bool,
     capture_error: Option<String>,
+    held_open: bool,
 }
 
+/// How long output may keep flowing after the command itself exited (a process it started may
+/// still hold the pipe; Codex's npm launcher killed by SIGKILL leaves its native binary behind).
+const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Copies the child's stdout to our stdout and the capture, splitting lines for the callback.
-fn pump(mut stdout: std::process::ChildStdout, capture: StdoutCapture<'_>) -> PumpResult {
+fn pump(
+    mut stdout: std::process::ChildStdout,
+    capture: StdoutCapture<'_>,
+    child: &mut std::process::Child,
+) -> PumpResult {
+    use rustix::event::{PollFd, PollFlags, Timespec};
     let mut buf = vec![0u8; 64 * 1024];
     let mut line: Vec<u8> = Vec::new();
     let mut skipping_long_line = false;
@@ -197,8 +211,33 @@ fn pump(mut stdout: std::process::ChildStdout, capture: StdoutCapture<'_>) -> Pu
         bytes: 0,
         closed_early: false,
         capture_error: None,
+        held_open: false,
     };
+    let mut exited_at: Option<std::time::Instant> = None;
     loop {
+        // Wait for output, checking every 100 ms whether the command has exited.
+        let ready = {
+            let mut fds = [PollFd::new(&stdout, PollFlags::IN | PollFlags::HUP)];
+            let timeout = Timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            };
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(n) => n > 0,
+                Err(rustix::io::Errno::INTR) => false,
+                Err(_) => true,
+            }
+        };
+        if !ready {
+            if exited_at.is_none() && matches!(child.try_wait(), Ok(Some(_))) {
+                exited_at = Some(std::time::Instant::now());
+            }
+            if exited_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE) {
+                result.held_open = true;
+                break;
+            }
+            continue;
+        }
         let n = match stdout.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

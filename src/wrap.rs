@@ -137,6 +137,64 @@ pub struct RecordedRun {
     pub disagreements: Vec<Disagreement>,
 }
 
+/// What a command can write, for deciding whether a signing key is exposed to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WritableScope {
+    /// No sandbox we know of: the whole filesystem (as far as the user can write).
+    Everything,
+    /// Codex's `workspace-write` sandbox: these roots (and their subdirectories).
+    Roots(Vec<PathBuf>),
+    /// Codex's `read-only` sandbox.
+    Nothing,
+}
+
+/// The part of the filesystem a command could write, from its plan and Codex's settings.
+/// `tmpdir` is `$TMPDIR`, which `workspace-write` makes writable along with `/tmp`.
+pub fn writable_scope(
+    plan: &Plan,
+    codex_env: &CodexEnv,
+    process_cwd: &Path,
+    tmpdir: Option<&Path>,
+) -> WritableScope {
+    let Plan::CodexExec(exec) = plan else {
+        return WritableScope::Everything;
+    };
+    let resolved = config::resolve(exec, codex_env, process_cwd);
+    match resolved.settings.sandbox.as_str() {
+        "read-only" => WritableScope::Nothing,
+        "workspace-write" => {
+            let mut roots = vec![resolved.cwd.clone(), PathBuf::from("/tmp")];
+            if let Some(root) = &resolved.project_root {
+                roots.push(root.clone());
+            }
+            if let Some(t) = tmpdir {
+                roots.push(t.to_path_buf());
+            }
+            for dir in &exec.add_dirs {
+                roots.push(process_cwd.join(dir));
+            }
+            WritableScope::Roots(
+                roots
+                    .into_iter()
+                    .map(|r| r.canonicalize().unwrap_or(r))
+                    .collect(),
+            )
+        }
+        _ => WritableScope::Everything,
+    }
+}
+
+impl WritableScope {
+    /// Whether `path` (canonical) could be written by the command.
+    pub fn covers(&self, path: &Path) -> bool {
+        match self {
+            WritableScope::Everything => true,
+            WritableScope::Nothing => false,
+            WritableScope::Roots(roots) => roots.iter().any(|r| path.starts_with(r)),
+        }
+    }
+}
+
 /// Decides how much of a command can be captured.
 pub fn plan(program: &Path, args: &[OsString]) -> Plan {
     let name = program
@@ -672,6 +730,12 @@ pub fn record(
         }
     }
 
+    if executed.outcome.output_held_open {
+        warnings.push("the command exited but a process it started kept its output open; the captured event log may be incomplete".to_string());
+    }
+    if let Some(err) = &executed.outcome.capture_error {
+        warnings.push(format!("the event log could not be fully stored: {err}"));
+    }
     let status = run_status(&executed.outcome, facts.as_ref());
     let disagreements = match (&codex, &facts) {
         (Some(prep), Some(f)) => cross_check(prep, f, before.head.as_ref()),

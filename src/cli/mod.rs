@@ -15,6 +15,7 @@ use codex_attest::keys::{self, PrivateKey, PublicKey};
 use codex_attest::timestamp::{Clock, FixedClock, SystemClock, Timestamp};
 
 mod diff;
+mod fsck;
 mod init;
 mod keygen;
 mod lock;
@@ -65,6 +66,9 @@ pub struct GlobalArgs {
     /// Print more about what is happening (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 902)]
     pub verbose: u8,
+    /// Use private keys that other users can read (refused by default)
+    #[arg(long, global = true, display_order = 903)]
+    pub allow_insecure_key_permissions: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +85,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Notes(notes::NotesArgs),
     Init(init::InitArgs),
+    Fsck(fsck::FsckArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,6 +133,7 @@ pub struct Ctx {
     pub clock: Box<dyn Clock>,
     pub quiet: bool,
     pub color: bool,
+    pub allow_insecure_key_permissions: bool,
 }
 
 /// An error context that carries a hint about how to fix the problem.
@@ -184,6 +190,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         clock,
         quiet: args.global.quiet,
         color,
+        allow_insecure_key_permissions: args.global.allow_insecure_key_permissions,
     };
     match args.command {
         Command::Wrap(a) => wrap::run(&ctx, a),
@@ -198,6 +205,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Notes(a) => notes::run(&ctx, a),
         Command::Init(a) => init::run(&ctx, a),
+        Command::Fsck(a) => fsck::run(&ctx, a),
     }
 }
 
@@ -284,12 +292,37 @@ pub fn read_passphrase(env_var: &str, prompt: &str) -> anyhow::Result<zeroize::Z
     Ok(zeroize::Zeroizing::new(value))
 }
 
-/// Loads a private key file, asking for the passphrase if it is encrypted.
-pub fn load_private_key(path: &Path, passphrase_env: &str) -> anyhow::Result<PrivateKey> {
+/// Loads a private key file, asking for the passphrase if it is encrypted. A key file that
+/// other users can read is refused unless `--allow-insecure-key-permissions`.
+pub fn load_private_key(
+    ctx: &Ctx,
+    path: &Path,
+    passphrase_env: &str,
+) -> anyhow::Result<PrivateKey> {
+    use std::os::unix::fs::PermissionsExt;
     let pem = zeroize::Zeroizing::new(
         std::fs::read(path)
             .with_context(|| format!("failed to read private key {}", path.display()))?,
     );
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("failed to read private key {}", path.display()))?
+        .permissions()
+        .mode();
+    // Only private key files are held to this; a wrong file gets its own clear error below.
+    let is_private = pem.windows(11).any(|w| w == b"PRIVATE KEY");
+    if is_private && mode & 0o077 != 0 && !ctx.allow_insecure_key_permissions {
+        return Err(usage_error(
+            format!(
+                "private key {} is readable by other users (mode {:o})",
+                path.display(),
+                mode & 0o777
+            ),
+            format!(
+                "run `chmod 600 {}`, or pass --allow-insecure-key-permissions",
+                path.display()
+            ),
+        ));
+    }
     let passphrase = if keys::pem_is_encrypted(&pem) {
         Some(read_passphrase(
             passphrase_env,

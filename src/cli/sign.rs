@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, args: SignArgs) -> anyhow::Result<Outcome> {
     let keys = args
         .keys
         .iter()
-        .map(|path| load_private_key(path, &args.passphrase_env))
+        .map(|path| load_private_key(ctx, path, &args.passphrase_env))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let signers: Vec<_> = keys.iter().collect();
     let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &payload, &signers)

@@ -390,6 +390,17 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
                 match c.status {
                     CoverageStatus::ChangedAfterRun => gate.push(&mut findings, "changed-after-run", format!("{} was changed after run {run}: its content is not what any attested run produced", c.path), None, Some(&c.path), None, None),
                     CoverageStatus::Missing => gate.push(&mut findings, "subject-missing", format!("{} was produced by run {run} and is gone", c.path), None, Some(&c.path), None, None),
+                    CoverageStatus::UnsafePath => findings.push(Finding {
+                        code: "unsafe-path",
+                        severity: Severity::Error,
+                        message: format!("run {run} names {:?}, which is not a safe relative path; it was not read", c.path),
+                        attestation: None,
+                        run: c.run.clone(),
+                        path: Some(c.path.clone()),
+                        field: Some("/subject".to_string()),
+                        rule: None,
+                        excused_by: None,
+                    }),
                     _ => {}
                 }
                 if !coverage.iter().any(|x| x.path == c.path) {
@@ -704,7 +715,7 @@ fn write_vsa(
     attestations: &[(Attestation, bool)],
     passed: bool,
 ) -> anyhow::Result<()> {
-    let key = load_private_key(key, passphrase_env)?;
+    let key = load_private_key(ctx, key, passphrase_env)?;
     let remote = repo.as_ref().and_then(|r| r.remote_url());
     let (subjects, resource_uri) = match range {
         Some((_, head)) => {
@@ -913,6 +924,7 @@ fn render_human(
                 CoverageStatus::ChangedAfterRun => "changed-after-run",
                 CoverageStatus::Missing => "missing",
                 CoverageStatus::Uncovered => "uncovered",
+                CoverageStatus::UnsafePath => "unsafe-path",
             };
             let by = match (&c.run, c.status) {
                 (Some(run), CoverageStatus::Covered) => format!("by run {run}"),

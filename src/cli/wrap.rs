@@ -48,6 +48,9 @@ pub struct WrapArgs {
     /// The role of this run (scaffold, fixer, reviewer, ...), recorded in the attestation
     #[arg(long, value_name = "NAME")]
     role: Option<String>,
+    /// Sign with a key the command could modify (inside its writable workspace)
+    #[arg(long)]
+    allow_key_in_workspace: bool,
     /// Environment variable that holds the key passphrase (removed from the command's environment)
     #[arg(long, value_name = "VAR", default_value = PASSPHRASE_ENV)]
     passphrase_env: String,
@@ -86,7 +89,7 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
     let keys = args
         .keys
         .iter()
-        .map(|path| load_private_key(path, &args.passphrase_env))
+        .map(|path| load_private_key(ctx, path, &args.passphrase_env))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let process_cwd = std::env::current_dir().context("failed to read the current directory")?;
@@ -94,6 +97,32 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
     let program = resolve_program(&program_word, &process_cwd)?;
     let rest: Vec<OsString> = args.command[1..].to_vec();
     let plan = wrap::plan(&program, &rest);
+    if !args.keys.is_empty() && !args.allow_key_in_workspace {
+        let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from);
+        let scope =
+            wrap::writable_scope(&plan, &super::codex_env(), &process_cwd, tmpdir.as_deref());
+        let repo_root = codex_attest::git::Repo::discover(&process_cwd)
+            .ok()
+            .flatten()
+            .map(|r| r.root);
+        for key in &args.keys {
+            let real = key.canonicalize().unwrap_or_else(|_| process_cwd.join(key));
+            let in_repo = repo_root
+                .as_ref()
+                .is_some_and(|root| real.starts_with(root));
+            if scope.covers(&real) || in_repo {
+                let why = match (&scope, in_repo) {
+                    (_, true) => "it is inside the repository the command works in".to_string(),
+                    (wrap::WritableScope::Everything, _) => "the command runs without a sandbox codex-attest knows, so it can write anywhere you can".to_string(),
+                    _ => "it is inside the directories Codex's workspace-write sandbox can write (the workspace, /tmp, $TMPDIR, --add-dir)".to_string(),
+                };
+                return Err(usage_error(
+                    format!("refusing to sign with {}: {why}", key.display()),
+                    "keep the key outside the workspace, or sign in a separate step (`wrap` without --key, then `codex-attest sign --key KEY RUN`); --allow-key-in-workspace overrides",
+                ));
+            }
+        }
+    }
     if args.locked {
         let path = args
             .lock

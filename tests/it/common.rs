@@ -107,6 +107,22 @@ impl TestEnv {
         format!("keys/{name}")
     }
 
+    /// Copies a committed test key, mode 0600, to a directory outside `/tmp` (which Codex's
+    /// workspace-write sandbox can write, so `wrap` rightly refuses keys there). Returns its
+    /// absolute path.
+    pub fn outside_key(&self, name: &str) -> String {
+        let dir = tempfile::Builder::new()
+            .prefix("keys-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
+        let dest = dir.join(name);
+        std::fs::copy(repo_path(&format!("testdata/keys/{name}")), &dest).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
+        dest.display().to_string()
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_codex-attest"));
         cmd.current_dir(self.root()).env_clear();

@@ -577,7 +577,7 @@ fn notes_travel_through_a_remote_and_gate_a_range() {
         )]),
         turn(vec![message("Added.")]),
     ]);
-    world.env.key("ed25519.key");
+    let key = world.env.outside_key("ed25519.key");
     world.env.key("ed25519.pub");
     world
         .env
@@ -592,7 +592,7 @@ fn notes_travel_through_a_remote_and_gate_a_range() {
         .trim()
         .to_string();
     let out = world.wrap_exec(
-        &["--key", "../keys/ed25519.key"],
+        &["--key", &key],
         &["--json", "-s", "workspace-write", "add a feature"],
     );
     assert_eq!(out.status, 0, "{out}");

@@ -147,6 +147,16 @@ fn keys_made_by_openssl_load() {
         openssl(genpkey);
         let key = format!("{name}.key");
         let public = format!("{name}.pub");
+        // codex-attest refuses private keys that other users can read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(env.path(&key), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = env.run(&["sign", "--key", &key, "st.json"]);
+        assert_eq!(refused.status, 2, "{refused}");
+        assert!(
+            refused.stderr.contains("readable by other users"),
+            "{refused}"
+        );
+        std::fs::set_permissions(env.path(&key), std::fs::Permissions::from_mode(0o600)).unwrap();
         openssl(&[
             "pkey", "-in", &key, "-passin", "pass:pw", "-pubout", "-out", &public,
         ]);
@@ -165,6 +175,14 @@ fn keys_made_by_openssl_load() {
         "-out",
         "rsa.key",
     ]);
-    let out = env.run(&["sign", "--key", "rsa.key", "st.json"]).code(2);
+    let out = env
+        .run(&[
+            "sign",
+            "--allow-insecure-key-permissions",
+            "--key",
+            "rsa.key",
+            "st.json",
+        ])
+        .code(2);
     assert!(out.stderr.contains("RSA keys are not supported"), "{out}");
 }

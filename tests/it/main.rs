@@ -20,5 +20,7 @@ mod codex_env;
 mod gate;
 // replay, diff, lock and revert with the real Codex CLI.
 mod replay;
+// Tampering, unsafe paths, faults and concurrency.
+mod hardening;
 // wrap: real Codex runs recorded end to end.
 mod wrap;

@@ -560,14 +560,21 @@ fn secrets_in_the_environment_never_reach_the_store() {
         }
         world
     };
+    // Under workspace-write, Codex can write /tmp, where this test lives: the key goes elsewhere,
+    // and a key in the writable workspace is refused.
     world.env.key("ed25519.key");
+    let refused = world.wrap_exec(
+        &["--key", "../keys/ed25519.key"],
+        &["--json", "-s", "workspace-write", "x"],
+    );
+    assert_eq!(refused.status, 2, "{refused}");
+    assert!(
+        refused.stderr.contains("refusing to sign with"),
+        "{refused}"
+    );
+    let key = world.env.outside_key("ed25519.key");
     let out = world.wrap_exec(
-        &[
-            "--key",
-            "../keys/ed25519.key",
-            "--output",
-            "../run.intoto.jsonl",
-        ],
+        &["--key", &key, "--output", "../run.intoto.jsonl"],
         &[
             "--json",
             "-s",
@@ -597,6 +604,16 @@ fn secrets_in_the_environment_never_reach_the_store() {
         for canary in &all {
             let found = bytes.windows(canary.len()).any(|w| w == canary.as_bytes());
             assert!(!found, "{canary} found in {}", path.display());
+        }
+    }
+    // Nothing codex-attest itself printed carries a secret either.
+    for line in out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("codex-attest:"))
+    {
+        for canary in &all {
+            assert!(!line.contains(canary), "{canary} in: {line}");
         }
     }
     // And the attested argv says a secret was there.
