@@ -7,12 +7,15 @@
 
 pub mod changes;
 pub mod codex;
+pub mod demo;
 pub mod diff;
 pub mod digest;
+pub mod doctor;
 pub mod dsse;
 pub mod envelope_file;
 pub mod gate;
 pub mod git;
+pub mod init;
 pub mod intoto;
 pub mod keys;
 pub mod lock;
@@ -27,6 +30,7 @@ pub mod replay;
 pub mod revert;
 pub mod runs;
 pub mod secrets;
+pub mod stats;
 pub mod store;
 pub mod supervise;
 pub mod timestamp;

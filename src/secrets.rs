@@ -44,10 +44,16 @@ const SECRET_NAME_PARTS: &[&str] = &[
 /// Names of proxy variables, whose values may carry credentials in their URL.
 const PROXY_VARS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY"];
 
+/// Well-known variables whose names match a secret fragment but whose values are not secret
+/// (git's author identity matches `AUTH`). Scrubbing them would garble stored text that merely
+/// contains a person's name.
+const NOT_SECRET_NAMES: &[&str] = &["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"];
+
 /// Whether an environment variable name looks secret.
 pub fn is_secret_env_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
+    !NOT_SECRET_NAMES.contains(&upper.as_str())
+        && SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
 }
 
 /// Whether a dotted config key path (as given to `-c`) names a secret value.
@@ -276,10 +282,18 @@ mod tests {
             "GITHUB_TOKEN",
             "MY_SECRET",
             "db_password",
+            "GIT_AUTH_TOKEN",
         ] {
             assert!(is_secret_env_name(name), "{name}");
         }
-        for name in ["PATH", "HOME", "CODEX_HOME", "LANG"] {
+        for name in [
+            "PATH",
+            "HOME",
+            "CODEX_HOME",
+            "LANG",
+            "GIT_AUTHOR_NAME",
+            "git_author_email",
+        ] {
             assert!(!is_secret_env_name(name), "{name}");
         }
     }

@@ -122,6 +122,9 @@ pub struct Executed {
     events_blob: Option<(Sha256Digest, u64)>,
     started_on: Timestamp,
     finished_on: Timestamp,
+    /// The wall clock just before Codex started (not the injectable clock: rollout files carry
+    /// real modification times).
+    spawned_at: std::time::SystemTime,
 }
 
 /// A recorded run.
@@ -590,6 +593,7 @@ pub fn execute(
     };
     let capture_events = matches!(&prepared.plan, Plan::CodexExec(exec) if exec.json);
     let started_on = clock.now();
+    let spawned_at = std::time::SystemTime::now();
     if !capture_events {
         let outcome = supervise::run(spec, None)?;
         let finished_on = clock.now();
@@ -599,6 +603,7 @@ pub fn execute(
             events_blob: None,
             started_on,
             finished_on,
+            spawned_at,
         });
     }
     let mut summary = EventSummary::default();
@@ -624,6 +629,7 @@ pub fn execute(
         events_blob,
         started_on,
         finished_on,
+        spawned_at,
     })
 }
 
@@ -703,10 +709,29 @@ pub fn record(
                 redacted,
             });
         }
+        let mut ambiguous = false;
         let rollout_path = match (&prep.resume_rollout, &thread_id) {
             (Some((path, _)), _) => Some(path.clone()),
             (None, Some(id)) if !prep.exec.ephemeral => {
                 rollout::find(&prep.resolved.codex_home, id)
+            }
+            // No --json events, so no thread id: the one exec rollout started here during the run.
+            (None, None) if !prep.exec.ephemeral => {
+                match rollout::find_started_since(
+                    &prep.resolved.codex_home,
+                    executed.spawned_at,
+                    &prep.resolved.cwd,
+                ) {
+                    rollout::Found::One(path) => Some(path),
+                    rollout::Found::None => None,
+                    rollout::Found::Many(n) => {
+                        ambiguous = true;
+                        warnings.push(format!(
+                            "{n} Codex sessions started in this directory during the run (concurrent runs?), so none could be attributed to it; run with --json to let codex-attest identify its thread"
+                        ));
+                        None
+                    }
+                }
             }
             _ => None,
         };
@@ -723,7 +748,7 @@ pub fn record(
             None if prep.exec.ephemeral => warnings.push(
                 "--ephemeral: Codex kept no rollout, so its own record could not be cross-checked or replayed".to_string(),
             ),
-            None if executed.outcome.exit_status() == 0 => warnings.push(
+            None if executed.outcome.exit_status() == 0 && !ambiguous => warnings.push(
                 "Codex's rollout for this run was not found; its own record could not be cross-checked".to_string(),
             ),
             None => {}
@@ -824,8 +849,16 @@ pub fn record(
         role: opts.role.clone(),
         thread_id,
         changed_files: changes.count(),
-        input_tokens: usage.as_ref().map(|u| u.input_tokens),
-        output_tokens: usage.as_ref().map(|u| u.output_tokens),
+        // Without --json events, Codex's rollout still counts tokens (for a resumed thread,
+        // its count covers the whole thread).
+        input_tokens: usage
+            .as_ref()
+            .map(|u| u.input_tokens)
+            .or(facts.as_ref().and_then(|f| f.token_usage).map(|t| t.0)),
+        output_tokens: usage
+            .as_ref()
+            .map(|u| u.output_tokens)
+            .or(facts.as_ref().and_then(|f| f.token_usage).map(|t| t.1)),
         duration_ms,
         commit: before.head.clone(),
     };

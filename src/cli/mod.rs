@@ -14,17 +14,23 @@ use clap::{Parser, Subcommand, ValueEnum};
 use codex_attest::keys::{self, PrivateKey, PublicKey};
 use codex_attest::timestamp::{Clock, FixedClock, SystemClock, Timestamp};
 
+mod completions;
+mod demo;
 mod diff;
+mod doctor;
 mod fsck;
 mod init;
 mod keygen;
 mod lock;
 mod log;
+mod man;
 mod notes;
+mod progress;
 mod replay;
 mod revert;
 mod show;
 mod sign;
+mod stats;
 mod verify;
 mod wrap;
 
@@ -73,6 +79,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Demo(demo::DemoArgs),
     Wrap(wrap::WrapArgs),
     Show(show::ShowArgs),
     Log(log::LogArgs),
@@ -86,6 +93,10 @@ pub enum Command {
     Notes(notes::NotesArgs),
     Init(init::InitArgs),
     Fsck(fsck::FsckArgs),
+    Doctor(doctor::DoctorArgs),
+    Stats(stats::StatsArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -193,6 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         allow_insecure_key_permissions: args.global.allow_insecure_key_permissions,
     };
     match args.command {
+        Command::Demo(a) => demo::run(&ctx, a),
         Command::Wrap(a) => wrap::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
@@ -206,6 +218,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Notes(a) => notes::run(&ctx, a),
         Command::Init(a) => init::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
+        Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Stats(a) => stats::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
+        Command::Man(a) => man::run(&ctx, a),
     }
 }
 
@@ -265,6 +281,15 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
+}
+
+/// Wraps `text` in an ANSI color (e.g. "31" red) when color is on.
+pub fn paint(ctx: &Ctx, text: &str, code: &str) -> String {
+    if ctx.color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Writes a progress or status line to stderr unless `--quiet`.

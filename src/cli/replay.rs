@@ -97,7 +97,13 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> anyhow::Result<Outcome> {
             .filter(|(k, _)| k != super::PASSPHRASE_ENV)
             .collect(),
     };
-    let report = replay::replay(&repo, &store, &run, &options).context("could not replay")?;
+    let spinner = super::progress::Spinner::start(
+        ctx,
+        "codex-attest: replaying (rebuilding the starting state, running Codex, comparing)",
+    );
+    let report = replay::replay(&repo, &store, &run, &options);
+    drop(spinner);
+    let report = report.context("could not replay")?;
     match args.format {
         Format::Json => print_stdout(&format!("{}\n", serde_json::to_string(&report)?))?,
         Format::Human => print_stdout(&render(&report))?,

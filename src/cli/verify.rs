@@ -23,7 +23,8 @@ use super::{Ctx, Format, Outcome, load_private_key, load_public_key, print_stdou
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Sources: envelope files (.intoto.jsonl, one envelope per line, or single-envelope JSON), runs
-stored by `wrap` (an id, a prefix or `latest`), every file in --attestations DIR, and, with
+stored by `wrap` (an id, a prefix or `latest`), every *.intoto.jsonl and *.intoto.json file in
+--attestations DIR (other files there, such as Codex event logs, are ignored), and, with
 --range, the git notes (refs/notes/codex-attest) on the range's commits and every signed run in
 the local store. Signatures are checked before anything in a payload is read; keyid is a hint.
 
@@ -53,7 +54,7 @@ pub struct VerifyArgs {
     /// Release policy (TOML) to enforce; `codex-attest init --policy FILE` writes a template
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Also consider every envelope file in DIR (can be repeated)
+    /// Also verify every *.intoto.jsonl / *.intoto.json file in DIR (can be repeated)
     #[arg(long = "attestations", value_name = "DIR")]
     attestation_dirs: Vec<PathBuf>,
     /// Check that every file changed in BASE..HEAD is covered by an attested run
@@ -615,12 +616,20 @@ fn gather_dir(
     let mut files: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "jsonl" || e == "json"))
+        .filter(|p| p.is_file() && is_attestation_file(p))
         .collect();
     files.sort();
     for file in files {
         gather_file(&file, false, found, errors, skipped);
     }
+}
+
+/// The files `--attestations DIR` reads: `*.intoto.jsonl` and `*.intoto.json`. A CI artifact
+/// directory also holds Codex's event logs (`.jsonl`) and other files; they are not envelopes.
+fn is_attestation_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".intoto.jsonl") || n.ends_with(".intoto.json"))
 }
 
 fn location(l: &Location) -> String {

@@ -224,7 +224,13 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
     };
     let exit_status = executed.outcome.exit_status();
     let signers: Vec<_> = keys.iter().collect();
-    match wrap::record(prepared, executed, &signers) {
+    let spinner = super::progress::Spinner::start(
+        ctx,
+        "codex-attest: recording the run (hashing changed files, storing)",
+    );
+    let recorded = wrap::record(prepared, executed, &signers);
+    drop(spinner);
+    match recorded {
         Ok(recorded) => {
             for warning in recorded.not_recorded.iter().chain(&recorded.warnings) {
                 super::status(ctx, &format!("codex-attest: warning: {warning}"));

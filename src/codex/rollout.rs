@@ -37,6 +37,8 @@ pub struct RolloutFacts {
     pub tool_calls: usize,
     /// Model responses that asked for more than one tool call (run in parallel by Codex).
     pub parallel_responses: usize,
+    /// The thread's token usage so far, from the last `token_count` event (input, output).
+    pub token_usage: Option<(u64, u64)>,
 }
 
 /// One model response: the output items Codex acted on, as the model sent them.
@@ -77,6 +79,83 @@ pub fn find(codex_home: &Path, thread_id: &str) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// What a search for a run's rollout by time and directory found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    One(PathBuf),
+    None,
+    /// Several `codex exec` threads started in this directory during the run (concurrent runs):
+    /// none can be attributed safely.
+    Many(usize),
+}
+
+/// Finds the rollout of a `codex exec` run whose thread id is unknown (Codex printed no `--json`
+/// events): the rollout files written since `since` whose `session_meta` says an exec thread
+/// started in `cwd`. Exactly one such file is the run's; more are ambiguous and yield nothing.
+pub fn find_started_since(codex_home: &Path, since: std::time::SystemTime, cwd: &Path) -> Found {
+    let mut found = Vec::new();
+    let mut stack = vec![(codex_home.join("sessions"), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() && depth < 4 {
+                stack.push((path, depth + 1));
+                continue;
+            }
+            let is_rollout = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("rollout-") && n.ends_with(".jsonl"));
+            let recent = meta.modified().is_ok_and(|m| m >= since);
+            if meta.is_file() && is_rollout && recent && exec_thread_in(&path, cwd, since) {
+                found.push(path);
+            }
+        }
+    }
+    match found.len() {
+        0 => Found::None,
+        1 => Found::One(found.remove(0)),
+        n => Found::Many(n),
+    }
+}
+
+/// Whether a rollout's first line is the `session_meta` of an exec thread started in `cwd` at or
+/// after `since` (a rollout that was only appended to since then belongs to another run).
+fn exec_thread_in(path: &Path, cwd: &Path, since: std::time::SystemTime) -> bool {
+    use std::io::{BufRead, Read};
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut first = Vec::new();
+    if std::io::BufReader::new(file.take(MAX_LINE as u64))
+        .read_until(b'\n', &mut first)
+        .is_err()
+    {
+        return false;
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(&first) else {
+        return false;
+    };
+    let started = value["payload"]["timestamp"]
+        .as_str()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map(std::time::SystemTime::from);
+    // Codex writes the thread's start in milliseconds; allow for that rounding.
+    let since = since - std::time::Duration::from_millis(1);
+    value["type"] == "session_meta"
+        && value["payload"]["originator"] == "codex_exec"
+        && value["payload"]["cwd"].as_str().map(Path::new) == Some(cwd)
+        && started.is_some_and(|t| t >= since)
 }
 
 /// Reads the facts in a rollout (or in the part of it a run appended).
@@ -144,6 +223,13 @@ pub fn facts(bytes: &[u8]) -> RolloutFacts {
             }
             "event_msg" => match str_at(payload, &["type"]).as_deref() {
                 Some("turn_aborted") => facts.interrupted = true,
+                Some("token_count") => {
+                    let total = payload.pointer("/info/total_token_usage");
+                    let n = |key: &str| total.and_then(|t| t.get(key)).and_then(Value::as_u64);
+                    if let (Some(input), Some(output)) = (n("input_tokens"), n("output_tokens")) {
+                        facts.token_usage = Some((input, output));
+                    }
+                }
                 Some("task_complete") => {
                     facts.task_error = str_at(payload, &["error", "message"]);
                 }

@@ -123,6 +123,12 @@ impl TestEnv {
         dest.display().to_string()
     }
 
+    /// The environment commands run with.
+    #[allow(dead_code)] // Used by the terminal test.
+    pub fn vars(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_codex-attest"));
         cmd.current_dir(self.root()).env_clear();

@@ -24,3 +24,7 @@ mod replay;
 mod hardening;
 // wrap: real Codex runs recorded end to end.
 mod wrap;
+// Everyday use: init, completions, man pages, demo, doctor, stats, progress.
+mod ecosystem;
+// The examples of docs/guides/, run as written.
+mod guides;
