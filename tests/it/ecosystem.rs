@@ -362,14 +362,15 @@ fn stats_count_runs_by_role_model_and_status_for_people_programs_and_prometheus(
     assert_eq!(fixer["totals"]["inputTokens"], 200, "{value}");
     assert_eq!(fixer["totals"]["runsWithoutTokens"], 0);
 
+    // The fixed test clock makes durations exact, and the scripted endpoint the token counts.
     let human = world.run_in("repo", &["stats"], None).success();
-    assert!(human.stdout.starts_with("role "), "{human}");
-    assert!(human.stdout.contains("fixer"), "{human}");
+    insta::assert_snapshot!("stats_human", human.stdout);
 
     // The Prometheus text is parsed by the reference client library's parser.
     let prom = world
         .run_in("repo", &["stats", "--format", "prometheus"], None)
         .success();
+    insta::assert_snapshot!("stats_prometheus", prom.stdout);
     let file = world.env.write("metrics.prom", &prom.stdout);
     let check = crate::common::run_python(
         "prometheus_parse.py",
@@ -411,6 +412,20 @@ fn doctor_reports_problems_with_fixes() {
     let out = world
         .run_in("repo", &["doctor", "--key", inside.to_str().unwrap()], None)
         .code(1);
+    let root = world
+        .env
+        .root()
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string();
+    let bin = crate::codex_env::codex_bin_dir().display().to_string();
+    insta::assert_snapshot!(
+        "doctor_problems",
+        out.stdout
+            .replace(&root, "[ROOT]")
+            .replace(&bin, "[CODEX_BIN]")
+    );
     for expected in [
         "ok    codex                      Codex CLI 0.169.0",
         "warn  secret-env",
