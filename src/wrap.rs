@@ -634,6 +634,65 @@ pub fn execute(
 }
 
 /// Step 3: computes the changes, builds the statement, signs it and stores the run.
+/// Codex installs its bundled system skills (`$CODEX_HOME/skills/.system/`) when it starts in a
+/// fresh `CODEX_HOME`, after `prepare` resolved the inputs. Pins the ones that appeared during the
+/// run, as they were after it, so the record holds what Codex read (their content comes from the
+/// Codex binary, which is pinned too).
+fn pin_installed_skills(
+    prep: &mut CodexPrep,
+    opts: &WrapOptions,
+    repo: &Repo,
+    store: &Store,
+    scrubber: &Scrubber,
+    warnings: &mut Vec<String>,
+) -> Result<(), WrapError> {
+    let system = prep.resolved.codex_home.join("skills").join(".system");
+    let namer = Namer {
+        codex_home: &prep.resolved.codex_home,
+        home: opts.codex_env.home.as_deref(),
+        repo_root: Some(&repo.root),
+    };
+    let now = inputs::collect(
+        &prep.exec,
+        &prep.resolved,
+        &opts.codex_env,
+        &opts.process_cwd,
+        &namer,
+    );
+    let known: std::collections::BTreeSet<String> =
+        prep.inputs.iter().map(|i| i.name.clone()).collect();
+    let mut added = 0usize;
+    for input in now.files.iter().filter(|f| {
+        f.kind == InputKind::Skill && f.path.starts_with(&system) && !known.contains(&f.name)
+    }) {
+        let (digests, stored) = store.put_file_scrubbed(&input.path, scrubber)?;
+        let mut annotations = BTreeMap::new();
+        annotations.insert("installedBy".to_string(), "codex".to_string());
+        prep.inputs.push(StoredInput {
+            name: input.name.clone(),
+            kind: input.kind,
+            scope: input.scope.clone(),
+            sha256: digests.sha256,
+            git_blob: Some(digests.git_blob.clone()),
+            size: digests.size,
+            blob: Some(stored),
+            redacted: stored != digests.sha256,
+            git_status: None,
+            absent: false,
+            executable: false,
+            symlink: false,
+            annotations,
+        });
+        added += 1;
+    }
+    if added > 0 {
+        warnings.push(format!(
+            "Codex installed {added} bundled system skill file(s) into CODEX_HOME during this run; they are pinned as they were after it"
+        ));
+    }
+    Ok(())
+}
+
 pub fn record(
     prepared: Prepared,
     executed: Executed,
@@ -651,6 +710,13 @@ pub fn record(
         mut warnings,
         not_recorded,
     } = prepared;
+    let codex = match codex {
+        Some(mut prep) => {
+            pin_installed_skills(&mut prep, &opts, &repo, &store, &scrubber, &mut warnings)?;
+            Some(prep)
+        }
+        None => None,
+    };
     let mut stored_after: BTreeMap<PathBuf, Sha256Digest> = BTreeMap::new();
     let after = {
         let mut hash = |path: &Path| -> std::io::Result<FileDigests> {

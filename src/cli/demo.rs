@@ -244,10 +244,7 @@ impl Demo {
         self.attest(&shown_wrap, &refs(&wrap), 0)?;
         let run_2 = self.latest_run()?;
         self.sign(&run_2, "../attestations/run-2.intoto.jsonl")?;
-        self.say(
-            "diff names every input and setting that differed between the two runs: the AGENTS.md\n\
-             line, and also the skills Codex installed into the fresh CODEX_HOME during the first run:",
-        )?;
+        self.say("diff names every input and setting that differed between the two runs:")?;
         // diff exits 1 when the runs differ, which is the point here.
         self.attest(
             &format!("diff {run_1} {run_2}"),

@@ -267,6 +267,10 @@ fn demo_runs_the_whole_story_inside_its_scratch_directory() {
             "missing {expected:?} in:\n{out}"
         );
     }
+    // The system skills Codex installs on its first start are pinned in the first run too, so
+    // the diff names only the AGENTS.md change.
+    assert!(!out.stdout.contains("only in B"), "{out}");
+    assert!(out.stdout.contains("Codex installed"), "{out}");
     // Codex really ran and really fixed the bug.
     let fixed = env.read("scratch/repo/tally.py");
     assert!(fixed.contains("text.split()"), "{fixed}");
