@@ -27,6 +27,7 @@ pub mod replay;
 pub mod revert;
 pub mod runs;
 pub mod secrets;
+pub mod sigstore;
 pub mod store;
 pub mod supervise;
 pub mod timestamp;

@@ -276,6 +276,10 @@ mod tests {
             "GITHUB_TOKEN",
             "MY_SECRET",
             "db_password",
+            // OIDC tokens for keyless signing, and GitHub's request for one.
+            "SIGSTORE_ID_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
         ] {
             assert!(is_secret_env_name(name), "{name}");
         }

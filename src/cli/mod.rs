@@ -15,9 +15,12 @@ use codex_attest::keys::{self, PrivateKey, PublicKey};
 use codex_attest::timestamp::{Clock, FixedClock, SystemClock, Timestamp};
 
 mod diff;
+mod export;
 mod fsck;
+mod import;
 mod init;
 mod keygen;
+mod keyless;
 mod lock;
 mod log;
 mod notes;
@@ -83,6 +86,8 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
+    Export(export::ExportArgs),
+    Import(import::ImportArgs),
     Notes(notes::NotesArgs),
     Init(init::InitArgs),
     Fsck(fsck::FsckArgs),
@@ -203,6 +208,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Keygen(a) => keygen::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
         Command::Notes(a) => notes::run(&ctx, a),
         Command::Init(a) => init::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),

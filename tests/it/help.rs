@@ -8,7 +8,7 @@ fn help_texts() {
     insta::assert_snapshot!("help_main", env.run(&["--help"]).success().stdout);
     for command in [
         "wrap", "show", "log", "diff", "replay", "revert", "lock", "keygen", "sign", "verify",
-        "notes", "init", "fsck",
+        "export", "import", "notes", "init", "fsck",
     ] {
         let out = env.run(&[command, "--help"]).success();
         insta::assert_snapshot!(format!("help_{command}"), out.stdout);

@@ -24,3 +24,5 @@ mod replay;
 mod hardening;
 // wrap: real Codex runs recorded end to end.
 mod wrap;
+// Sigstore bundles, keyless signing against a local Fulcio and Rekor.
+mod sigstore;
