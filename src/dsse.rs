@@ -77,6 +77,8 @@ pub enum SignatureOutcome {
         #[serde(rename = "keyid")]
         key_id: KeyId,
     },
+    /// Verified with a Fulcio certificate (keyless) that the identity policy accepts.
+    VerifiedCertificate { identity: String, issuer: String },
     /// No trusted key verifies this signature.
     NoTrustedKey,
     /// The `sig` field is not base64.
@@ -297,6 +299,38 @@ impl VerifiedEnvelope {
             .collect()
     }
 
+    /// The certificate identities (identity, OIDC issuer) that signed, for keyless bundles.
+    pub fn certificate_signers(&self) -> Vec<(&str, &str)> {
+        self.checks
+            .iter()
+            .filter_map(|c| match &c.outcome {
+                SignatureOutcome::VerifiedCertificate { identity, issuer } => {
+                    Some((identity.as_str(), issuer.as_str()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A keyless verification's result; only `sigstore::verify` builds one, after checking the
+    /// certificate, the log entry, the signature and the identity policy.
+    pub(crate) fn from_certificate(
+        payload_type: String,
+        payload: Vec<u8>,
+        identity: String,
+        issuer: String,
+    ) -> VerifiedEnvelope {
+        VerifiedEnvelope {
+            payload_type,
+            payload,
+            checks: vec![SignatureCheck {
+                index: 0,
+                keyid_hint: None,
+                outcome: SignatureOutcome::VerifiedCertificate { identity, issuer },
+            }],
+        }
+    }
+
     pub fn checks(&self) -> &[SignatureCheck] {
         &self.checks
     }
@@ -308,6 +342,9 @@ impl fmt::Display for SignatureOutcome {
             SignatureOutcome::Verified { key_id } => write!(f, "verified by {}", key_id.short()),
             SignatureOutcome::DuplicateKey { key_id } => {
                 write!(f, "repeats trusted key {}", key_id.short())
+            }
+            SignatureOutcome::VerifiedCertificate { identity, issuer } => {
+                write!(f, "verified certificate of {identity} (issuer {issuer})")
             }
             SignatureOutcome::NoTrustedKey => f.write_str("no trusted key verifies it"),
             SignatureOutcome::NotBase64 => f.write_str("not valid base64"),

@@ -6,12 +6,15 @@
 //! - A line that is not JSON at all makes the file unreadable: the gate cannot tell what it was
 //!   meant to hold.
 //! - One envelope may be at most `MAX_ENVELOPE_BYTES`; larger input is refused before parsing.
+//! - A Sigstore bundle (`.sigstore.json`, or a line of JSON Lines) counts as an envelope with its
+//!   verification material attached; a malformed bundle makes the file unreadable.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::dsse::Envelope;
+use crate::sigstore::bundle::{Bundle, looks_like_bundle};
 
 /// The largest envelope we parse (GitHub caps predicates at 16 MB; this leaves room).
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024 * 1024;
@@ -21,6 +24,8 @@ pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024 * 1024;
 pub struct LocatedEnvelope {
     pub location: Location,
     pub envelope: Envelope,
+    /// The Sigstore bundle the envelope came in, if it came in one.
+    pub bundle: Option<Box<Bundle>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,6 +59,12 @@ pub enum ReadError {
     },
     #[error("{}: {} is not a DSSE envelope ({detail})", .file.display(), where_(*.line))]
     NotEnvelope {
+        file: PathBuf,
+        line: Option<usize>,
+        detail: String,
+    },
+    #[error("{}: {} is not a usable Sigstore bundle ({detail})", .file.display(), where_(*.line))]
+    NotBundle {
         file: PathBuf,
         line: Option<usize>,
         detail: String,
@@ -140,17 +151,17 @@ pub fn read_envelope_file(path: &Path) -> Result<EnvelopeFile, ReadError> {
                 });
             }
         };
-        let envelope = to_envelope(value).map_err(|detail| ReadError::NotEnvelope {
-            file: path.to_path_buf(),
-            line: None,
-            detail,
-        })?;
+        let (envelope, bundle) = to_envelope_or_bundle(value, path, None)?;
         let location = Location {
             file: path.to_path_buf(),
             line: None,
         };
         return Ok(EnvelopeFile {
-            envelopes: vec![LocatedEnvelope { location, envelope }],
+            envelopes: vec![LocatedEnvelope {
+                location,
+                envelope,
+                bundle,
+            }],
             skipped_lines: Vec::new(),
         });
     }
@@ -168,7 +179,7 @@ pub fn read_envelope_file(path: &Path) -> Result<EnvelopeFile, ReadError> {
                 line: line_ref,
                 detail: err.to_string(),
             })?;
-        if !looks_like_envelope(&value) {
+        if !looks_like_envelope(&value) && !looks_like_bundle(&value) {
             if single_line {
                 return Err(ReadError::NotEnvelope {
                     file: path.to_path_buf(),
@@ -179,16 +190,16 @@ pub fn read_envelope_file(path: &Path) -> Result<EnvelopeFile, ReadError> {
             out.skipped_lines.push(line_no);
             continue;
         }
-        let envelope = to_envelope(value).map_err(|detail| ReadError::NotEnvelope {
-            file: path.to_path_buf(),
-            line: line_ref,
-            detail,
-        })?;
+        let (envelope, bundle) = to_envelope_or_bundle(value, path, line_ref)?;
         let location = Location {
             file: path.to_path_buf(),
             line: line_ref,
         };
-        out.envelopes.push(LocatedEnvelope { location, envelope });
+        out.envelopes.push(LocatedEnvelope {
+            location,
+            envelope,
+            bundle,
+        });
     }
     if out.envelopes.is_empty() {
         return Err(ReadError::NoEnvelopes {
@@ -222,6 +233,29 @@ fn looks_like_envelope(value: &serde_json::Value) -> bool {
     value.as_object().is_some_and(|o| {
         o.contains_key("payload") || o.contains_key("payloadType") || o.contains_key("signatures")
     })
+}
+
+type EnvelopeAndBundle = (Envelope, Option<Box<Bundle>>);
+
+fn to_envelope_or_bundle(
+    value: serde_json::Value,
+    path: &Path,
+    line: Option<usize>,
+) -> Result<EnvelopeAndBundle, ReadError> {
+    if looks_like_bundle(&value) {
+        let bundle = Bundle::from_value(value).map_err(|err| ReadError::NotBundle {
+            file: path.to_path_buf(),
+            line,
+            detail: err.to_string(),
+        })?;
+        return Ok((bundle.envelope().clone(), Some(Box::new(bundle))));
+    }
+    let envelope = to_envelope(value).map_err(|detail| ReadError::NotEnvelope {
+        file: path.to_path_buf(),
+        line,
+        detail,
+    })?;
+    Ok((envelope, None))
 }
 
 fn to_envelope(value: serde_json::Value) -> Result<Envelope, String> {

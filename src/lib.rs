@@ -30,6 +30,7 @@ pub mod replay;
 pub mod revert;
 pub mod runs;
 pub mod secrets;
+pub mod sigstore;
 pub mod stats;
 pub mod store;
 pub mod supervise;

@@ -4,6 +4,10 @@
 //! ```toml
 //! [signers]
 //! keys = ["keys/ci.pub"]                 # trusted public keys, relative to this file
+//! trusted-root = "trusted_root.json"     # Sigstore trusted root, for keyless bundles
+//! [[signers.identities]]                 # accepted keyless signers (Fulcio certificates)
+//! issuer = "https://token.actions.githubusercontent.com"
+//! identity-regexp = "https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v.*"
 //! [run]
 //! models = ["gpt-5.5"]
 //! codex-versions = ">=0.169, <1.0"
@@ -147,6 +151,10 @@ pub struct Policy {
     pub keys: Vec<Spanned<PathBuf>>,
     pub keys_span: Range<usize>,
     pub threshold: usize,
+    /// The Sigstore trusted root for keyless bundles (relative paths resolved).
+    pub trusted_root: Option<Spanned<PathBuf>>,
+    /// Accepted keyless signers.
+    pub identities: Vec<crate::sigstore::IdentityRule>,
     pub run: RunRules,
     pub roles: BTreeMap<String, (Range<usize>, RunRules)>,
     pub inputs: Vec<InputRule>,
@@ -219,10 +227,20 @@ struct RawPolicy {
 type RawDigests = Spanned<Vec<Spanned<String>>>;
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawSigners {
     keys: Option<Spanned<Vec<Spanned<String>>>>,
     threshold: Option<Spanned<i64>>,
+    trusted_root: Option<Spanned<String>>,
+    identities: Option<Vec<Spanned<RawIdentity>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawIdentity {
+    identity: Option<Spanned<String>>,
+    identity_regexp: Option<Spanned<String>>,
+    issuer: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -270,6 +288,74 @@ struct RawException {
     paths: Option<Spanned<Vec<String>>>,
     runs: Option<Vec<String>>,
     reason: Option<Spanned<String>>,
+}
+
+type KeylessSigners = (Option<Spanned<PathBuf>>, Vec<crate::sigstore::IdentityRule>);
+
+/// `signers.trusted-root` and `[[signers.identities]]`: both or neither.
+fn keyless_signers(
+    signers: &RawSigners,
+    base: &Path,
+    problems: &mut Vec<PolicyProblem>,
+) -> KeylessSigners {
+    use crate::sigstore::{IdentityMatch, IdentityRule};
+    let mut rules = Vec::new();
+    for raw in signers.identities.iter().flatten() {
+        let span = raw.span();
+        let raw = raw.get_ref();
+        let identity = match (&raw.identity, &raw.identity_regexp) {
+            (Some(id), None) if !id.get_ref().is_empty() => {
+                Some(IdentityMatch::Exact(id.get_ref().clone()))
+            }
+            (None, Some(re)) => match IdentityMatch::regexp(re.get_ref()) {
+                Ok(m) => Some(m),
+                Err(err) => {
+                    problems.push(PolicyProblem {
+                        message: format!("identity-regexp is not a valid regexp: {err}"),
+                        span: Some(re.span()),
+                    });
+                    None
+                }
+            },
+            _ => {
+                problems.push(PolicyProblem {
+                    message: "an identity needs exactly one of `identity` (exact) and `identity-regexp` (must match the whole identity)".to_string(),
+                    span: Some(span.clone()),
+                });
+                None
+            }
+        };
+        let issuer = match &raw.issuer {
+            Some(i) if !i.get_ref().is_empty() => Some(i.get_ref().clone()),
+            _ => {
+                problems.push(PolicyProblem {
+                    message: "an identity needs its OIDC `issuer`, e.g. \"https://token.actions.githubusercontent.com\"".to_string(),
+                    span: Some(span.clone()),
+                });
+                None
+            }
+        };
+        if let (Some(identity), Some(issuer)) = (identity, issuer) {
+            rules.push(IdentityRule { identity, issuer });
+        }
+    }
+    let root = signers
+        .trusted_root
+        .as_ref()
+        .map(|r| Spanned::new(r.span(), base.join(r.get_ref())));
+    let listed = signers.identities.as_ref().is_some_and(|i| !i.is_empty());
+    match (&root, listed) {
+        (None, true) => problems.push(PolicyProblem {
+            message: "[[signers.identities]] need `signers.trusted-root`, the Sigstore trusted root to check certificates and log entries against".to_string(),
+            span: None,
+        }),
+        (Some(r), false) => problems.push(PolicyProblem {
+            message: "signers.trusted-root without [[signers.identities]] would trust any Sigstore signer".to_string(),
+            span: Some(r.span()),
+        }),
+        _ => {}
+    }
+    (root, rules)
 }
 
 const SANDBOXES: &[&str] = &["read-only", "workspace-write", "danger-full-access"];
@@ -329,7 +415,7 @@ impl Policy {
             None => {
                 problems.push(PolicyProblem {
                     message:
-                        "no [signers] table: a gate needs trusted keys (`keys = [\"keys/ci.pub\"]`)"
+                        "no [signers] table: a gate needs trusted keys (`keys = [\"keys/ci.pub\"]`) or keyless identities ([[signers.identities]])"
                             .to_string(),
                     span: None,
                 });
@@ -348,9 +434,10 @@ impl Policy {
                     }
                     None => (Vec::new(), 0..0),
                 };
-                if keys.is_empty() {
+                let has_identities = signers.identities.as_ref().is_some_and(|i| !i.is_empty());
+                if keys.is_empty() && !has_identities {
                     problems.push(PolicyProblem {
-                        message: "signers.keys is empty: a gate with no trusted key would let nothing pass".to_string(),
+                        message: "signers.keys is empty and there are no [[signers.identities]]: a gate with no trusted signer would let nothing pass".to_string(),
                         span: signers.keys.as_ref().map(Spanned::span),
                     });
                 }
@@ -376,6 +463,10 @@ impl Policy {
                 }
                 (keys, span, threshold)
             }
+        };
+        let (trusted_root, identities) = match &raw.signers {
+            Some(signers) => keyless_signers(signers, base, &mut problems),
+            None => (None, Vec::new()),
         };
 
         let raw_run = raw.run.map(Spanned::into_inner).unwrap_or_default();
@@ -514,6 +605,8 @@ impl Policy {
             keys,
             keys_span,
             threshold,
+            trusted_root,
+            identities,
             run,
             roles,
             inputs,

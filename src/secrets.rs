@@ -283,6 +283,10 @@ mod tests {
             "MY_SECRET",
             "db_password",
             "GIT_AUTH_TOKEN",
+            // OIDC tokens for keyless signing, and GitHub's request for one.
+            "SIGSTORE_ID_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
         ] {
             assert!(is_secret_env_name(name), "{name}");
         }

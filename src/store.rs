@@ -8,6 +8,7 @@
 //!     record.json                the run record (schema codex-attest/run/v1)
 //!     statement.json             the exact bytes of the in-toto statement
 //!     envelope.intoto.jsonl      DSSE envelopes over statement.json (when signed)
+//!     bundle.sigstore.json       a Sigstore bundle over statement.json (when signed keylessly)
 //!   tmp/                         scratch space for atomic writes
 //! ```
 //!
@@ -85,7 +86,12 @@ pub struct StoredRun {
     pub record_json: Vec<u8>,
     pub statement_json: Vec<u8>,
     pub envelope_lines: Option<Vec<u8>>,
+    /// The keyless Sigstore bundle (`bundle.sigstore.json`), when there is one.
+    pub bundle: Option<Vec<u8>>,
 }
+
+/// The file name of a run's keyless bundle.
+pub const BUNDLE_FILE: &str = "bundle.sigstore.json";
 
 /// Leftovers and inconsistencies found by `check`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -336,6 +342,14 @@ impl Store {
         Ok(path)
     }
 
+    /// Replaces a run's Sigstore bundle (keyless signing).
+    pub fn put_bundle(&self, id: &str, bundle: &[u8]) -> Result<PathBuf, StoreError> {
+        let dir = self.run_dir(id)?;
+        let path = dir.join(BUNDLE_FILE);
+        self.write_atomically(&path, bundle, true)?;
+        Ok(path)
+    }
+
     fn run_dir(&self, id: &str) -> Result<PathBuf, StoreError> {
         check_run_id(id)?;
         let dir = self.root.join("runs").join(id);
@@ -360,11 +374,23 @@ impl Store {
                 });
             }
         };
+        let bundle_path = dir.join(BUNDLE_FILE);
+        let bundle = match fs::read(&bundle_path) {
+            Ok(bytes) => Some(bytes),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: bundle_path,
+                    source,
+                });
+            }
+        };
         Ok(StoredRun {
             id: id.to_string(),
             record_json: read("record.json")?,
             statement_json: read("statement.json")?,
             envelope_lines,
+            bundle,
             dir,
         })
     }

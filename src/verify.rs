@@ -3,6 +3,8 @@
 
 use crate::dsse::{Envelope, Keyring, VerifiedEnvelope, VerifyError};
 use crate::intoto::{Statement, StatementError};
+use crate::sigstore::bundle::{Bundle, Material};
+use crate::sigstore::verify::{KeylessError, KeylessPolicy, verify_keyless};
 
 /// An envelope whose signatures verified and whose payload is a valid in-toto Statement v1.
 #[derive(Clone, Debug)]
@@ -20,6 +22,12 @@ pub enum EnvelopeFailure {
     PayloadType { found: String },
     #[error("the signed payload is not a valid in-toto Statement v1: {0}")]
     Statement(#[from] StatementError),
+    #[error(transparent)]
+    Keyless(#[from] KeylessError),
+    #[error(
+        "a keyless (certificate) bundle, but no identity policy: give --certificate-identity (or -regexp), --certificate-oidc-issuer and --trusted-root, or [[signers.identities]] and signers.trusted-root in the policy"
+    )]
+    NoIdentityPolicy,
 }
 
 impl EnvelopeFailure {
@@ -32,6 +40,8 @@ impl EnvelopeFailure {
             EnvelopeFailure::Signature(_) => "bad-verification-setup",
             EnvelopeFailure::PayloadType { .. } => "unsupported-payload-type",
             EnvelopeFailure::Statement(_) => "invalid-statement",
+            EnvelopeFailure::Keyless(err) => err.code(),
+            EnvelopeFailure::NoIdentityPolicy => "no-identity-policy",
         }
     }
 }
@@ -52,7 +62,28 @@ pub fn verify_statement_envelope(
     keys: &Keyring,
     threshold: usize,
 ) -> Result<VerifiedStatement, EnvelopeFailure> {
-    let verified = envelope.verify(keys, threshold)?;
+    statement_of(envelope.verify(keys, threshold)?)
+}
+
+/// Verifies a Sigstore bundle: a key-signed one with the keyring, like an envelope; a keyless one
+/// against the trusted root and identity rules. Then the payload type and the statement.
+pub fn verify_statement_bundle(
+    bundle: &Bundle,
+    keys: &Keyring,
+    threshold: usize,
+    keyless: Option<&KeylessPolicy>,
+) -> Result<VerifiedStatement, EnvelopeFailure> {
+    let verified = match bundle.material() {
+        Material::PublicKey { .. } => bundle.envelope().verify(keys, threshold)?,
+        Material::Certificate(_) => {
+            let policy = keyless.ok_or(EnvelopeFailure::NoIdentityPolicy)?;
+            verify_keyless(bundle, policy)?.0
+        }
+    };
+    statement_of(verified)
+}
+
+fn statement_of(verified: VerifiedEnvelope) -> Result<VerifiedStatement, EnvelopeFailure> {
     if !is_in_toto_payload_type(verified.payload_type()) {
         return Err(EnvelopeFailure::PayloadType {
             found: verified.payload_type().to_string(),

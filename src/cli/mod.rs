@@ -18,9 +18,12 @@ mod completions;
 mod demo;
 mod diff;
 mod doctor;
+mod export;
 mod fsck;
+mod import;
 mod init;
 mod keygen;
+mod keyless;
 mod lock;
 mod log;
 mod man;
@@ -90,6 +93,8 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     Sign(sign::SignArgs),
     Verify(verify::VerifyArgs),
+    Export(export::ExportArgs),
+    Import(import::ImportArgs),
     Notes(notes::NotesArgs),
     Init(init::InitArgs),
     Fsck(fsck::FsckArgs),
@@ -215,6 +220,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Keygen(a) => keygen::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
         Command::Notes(a) => notes::run(&ctx, a),
         Command::Init(a) => init::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),

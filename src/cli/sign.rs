@@ -9,9 +9,10 @@ use codex_attest::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use codex_attest::envelope_file::MAX_ENVELOPE_BYTES;
 use codex_attest::intoto::Statement;
 
+use super::keyless::{self, KeylessArgs, TokenSource};
 use super::{Ctx, Outcome, PASSPHRASE_ENV, hint, load_private_key, print_stdout, status};
 
-/// Sign a stored run or an in-toto Statement v1; write one DSSE envelope as one JSON line
+/// Sign a stored run or an in-toto Statement v1: a DSSE envelope line, or keylessly a Sigstore bundle
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 TARGET is a statement file, or a run recorded by `wrap` (an id, a unique prefix, or `latest`);
@@ -19,16 +20,29 @@ a run's signature is also kept with it in the store. The statement's exact bytes
 (never re-serialized), with payloadType application/vnd.in-toto+json. The envelope is one JSON
 line, the .intoto.jsonl convention.
 
+Keyless (--keyless): the OIDC token (--identity-token, else $SIGSTORE_ID_TOKEN, else GitHub
+Actions' ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN) gets a 10-minute Fulcio certificate for a fresh
+P-256 key, the envelope is logged in Rekor as a `dsse` entry, and the result is a Sigstore bundle
+v0.3 (JSON), kept with a stored run as bundle.sigstore.json. The token is never written anywhere.
+
 Examples:
   codex-attest sign --key keys/ci.key latest > run.intoto.jsonl
   codex-attest sign --key keys/ci.key statement.json > statement.intoto.jsonl
-  codex-attest sign --key a.key --key b.key --output run.intoto.jsonl 20261124T081512Z")]
+  codex-attest sign --key a.key --key b.key --output run.intoto.jsonl 20261124T081512Z
+  codex-attest sign --keyless latest --output run.sigstore.json      # in GitHub Actions
+  SIGSTORE_ID_TOKEN=$(cat token) codex-attest sign --keyless --fulcio-url https://fulcio.example \\
+      --rekor-url https://rekor.example --trusted-root trusted_root.json statement.json")]
 pub struct SignArgs {
     /// A statement file, or a stored run
     #[arg(value_name = "TARGET")]
     statement: PathBuf,
     /// Private key to sign with (can be repeated: one signature per key)
-    #[arg(long = "key", value_name = "KEY", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "KEY",
+        required_unless_present = "keyless",
+        conflicts_with = "keyless"
+    )]
     keys: Vec<PathBuf>,
     /// Write the envelope to FILE instead of stdout
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -37,11 +51,13 @@ pub struct SignArgs {
     #[arg(long, requires = "output", conflicts_with = "append")]
     force: bool,
     /// Append the envelope as a new line of FILE (an .intoto.jsonl bundle)
-    #[arg(long, requires = "output")]
+    #[arg(long, requires = "output", conflicts_with = "keyless")]
     append: bool,
     /// Environment variable that holds the key passphrase
     #[arg(long, value_name = "VAR", default_value = PASSPHRASE_ENV)]
     passphrase_env: String,
+    #[command(flatten)]
+    keyless: KeylessArgs,
 }
 
 pub fn run(ctx: &Ctx, args: SignArgs) -> anyhow::Result<Outcome> {
@@ -74,6 +90,31 @@ pub fn run(ctx: &Ctx, args: SignArgs) -> anyhow::Result<Outcome> {
             "see https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md",
         ))
     })?;
+    if args.keyless.keyless {
+        let source = TokenSource::resolve(&args.keyless)?;
+        let signed = keyless::sign(&args.keyless, &source, &payload)?;
+        let text = signed.bundle.to_json_pretty();
+        if let Some((store, run)) = &stored_run {
+            store.put_bundle(&run.id, text.as_bytes())?;
+        }
+        match &args.output {
+            None => print_stdout(&text)?,
+            Some(path) => super::write_file_atomically(path, text.as_bytes(), args.force)?,
+        }
+        status(
+            ctx,
+            &format!(
+                "signed {} {}{}",
+                args.statement.display(),
+                keyless::describe(&signed),
+                args.output
+                    .as_ref()
+                    .map(|p| format!(" into {}", p.display()))
+                    .unwrap_or_default()
+            ),
+        );
+        return Ok(Outcome::Success);
+    }
     let keys = args
         .keys
         .iter()

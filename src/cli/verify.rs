@@ -15,16 +15,21 @@ use codex_attest::gate::{
 use codex_attest::git::Repo;
 use codex_attest::intoto::ResourceDescriptor;
 use codex_attest::policy::{Level, Policy, RULES};
-use codex_attest::verify::{EnvelopeFailure, VerifiedStatement, verify_statement_envelope};
+use codex_attest::sigstore::Bundle;
+use codex_attest::verify::{
+    EnvelopeFailure, VerifiedStatement, verify_statement_bundle, verify_statement_envelope,
+};
 
+use super::keyless::IdentityArgs;
 use super::{Ctx, Format, Outcome, load_private_key, load_public_key, print_stdout, usage_error};
 
 /// Verify attestations: signatures, a release policy, and the files in the release
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Sources: envelope files (.intoto.jsonl, one envelope per line, or single-envelope JSON), runs
-stored by `wrap` (an id, a prefix or `latest`), every *.intoto.jsonl and *.intoto.json file in
---attestations DIR (other files there, such as Codex event logs, are ignored), and, with
+Sources: envelope files (.intoto.jsonl, one envelope per line, or single-envelope JSON), Sigstore
+bundles (.sigstore.json), runs stored by `wrap` (an id, a prefix or `latest`; their envelopes and
+keyless bundle), every *.intoto.jsonl, *.intoto.json and *.sigstore.json file in --attestations
+DIR (other files there, such as Codex event logs, are ignored), and, with
 --range, the git notes (refs/notes/codex-attest) on the range's commits and every signed run in
 the local store. Signatures are checked before anything in a payload is read; keyid is a hint.
 
@@ -33,11 +38,23 @@ attested content and reports files changed after the run. --range BASE..HEAD che
 file changed in the range has content an attested run produced, and names the commits and files
 no attestation covers.
 
-Fail closed: no trusted key is an error (exit 2); nothing attested is a failure (exit 1).
+Keyless bundles (signed with a Fulcio certificate) verify offline against --trusted-root: the
+certificate chains to a trusted Fulcio CA and was valid when Rekor logged the signature (the SET
+and the inclusion proof are checked with the trusted log key, and the log entry must be about
+this envelope and certificate), then the certificate's identity (SAN) must equal
+--certificate-identity or match --certificate-identity-regexp (anchored: the whole identity) and
+its OIDC issuer must equal --certificate-oidc-issuer. A keyless signature proves which CI
+workflow signed, not that the content is right.
+
+Fail closed: no trusted key or identity is an error (exit 2); nothing attested fails (exit 1).
 Exit status: 0 pass, 1 denied (a signature, rule or coverage check failed), 2 could not decide.
 
 Examples:
   codex-attest verify --key keys/ci.pub run.intoto.jsonl
+  codex-attest verify --key keys/ci.pub run.sigstore.json
+  codex-attest verify --trusted-root trusted_root.json run.sigstore.json \\
+      --certificate-oidc-issuer https://token.actions.githubusercontent.com \\
+      --certificate-identity https://github.com/acme/app/.github/workflows/rel.yml@refs/heads/main
   codex-attest verify --policy release/policy.toml --worktree latest
   codex-attest verify --policy release/policy.toml --range v1.2.0..HEAD --format json
   codex-attest verify --policy p.toml --range origin/main..HEAD --vsa vsa.intoto.jsonl --vsa-key gate.key")]
@@ -54,7 +71,7 @@ pub struct VerifyArgs {
     /// Release policy (TOML) to enforce; `codex-attest init --policy FILE` writes a template
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Also verify every *.intoto.jsonl / *.intoto.json file in DIR (can be repeated)
+    /// Also verify every *.intoto.jsonl, *.intoto.json and *.sigstore.json file in DIR (repeatable)
     #[arg(long = "attestations", value_name = "DIR")]
     attestation_dirs: Vec<PathBuf>,
     /// Check that every file changed in BASE..HEAD is covered by an attested run
@@ -84,6 +101,8 @@ pub struct VerifyArgs {
     /// Output format
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     format: Format,
+    #[command(flatten)]
+    identity: IdentityArgs,
 }
 
 const REPORT_SCHEMA: &str = "codex-attest/verify/v1";
@@ -92,6 +111,8 @@ const REPORT_SCHEMA: &str = "codex-attest/verify/v1";
 struct Found {
     location: String,
     envelope: Envelope,
+    /// The Sigstore bundle the envelope came in, if any.
+    bundle: Option<Box<Bundle>>,
     /// Named by the user (failures deny) or discovered (failures are ignored with a warning).
     explicit: bool,
 }
@@ -183,10 +204,20 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
             keyring.add(loaded);
         }
     }
-    if keyring.is_empty() {
+    // Keyless signers: the command line's rule and the policy's.
+    let mut rules: Vec<_> = args.identity.rule()?.into_iter().collect();
+    let mut trusted_root = args.identity.trusted_root.clone();
+    if let Some(policy) = &policy {
+        rules.extend(policy.identities.iter().cloned());
+        if trusted_root.is_none() {
+            trusted_root = policy.trusted_root.as_ref().map(|r| r.get_ref().clone());
+        }
+    }
+    let keyless = super::keyless::policy(rules, trusted_root.as_deref())?;
+    if keyring.is_empty() && keyless.is_none() {
         return Err(usage_error(
-            "no trusted keys: verification needs at least one",
-            "pass --key PUB, or list keys in the policy's [signers] keys",
+            "no trusted keys or identities: verification needs at least one",
+            "pass --key PUB (or --certificate-identity, --certificate-oidc-issuer and --trusted-root), or list them in the policy's [signers]",
         ));
     }
     let threshold = args
@@ -199,7 +230,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
             "use --threshold 1 or more",
         ));
     }
-    if keyring.keys().len() < threshold {
+    if !keyring.is_empty() && keyring.keys().len() < threshold {
         return Err(usage_error(
             format!(
                 "--threshold {threshold} needs at least that many distinct trusted keys, {} given",
@@ -255,12 +286,18 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
     let mut seen = BTreeSet::new();
     let mut checked = Vec::new();
     for f in found {
-        let line = f.envelope.to_json_line();
+        let line = match &f.bundle {
+            Some(bundle) => bundle.to_json_line(),
+            None => f.envelope.to_json_line(),
+        };
         let line_digest = codex_attest::digest::sha256(line.as_bytes());
         if !seen.insert(line_digest) {
             continue;
         }
-        let result = verify_statement_envelope(&f.envelope, &keyring, threshold);
+        let result = match &f.bundle {
+            Some(bundle) => verify_statement_bundle(bundle, &keyring, threshold, keyless.as_ref()),
+            None => verify_statement_envelope(&f.envelope, &keyring, threshold),
+        };
         checked.push(Checked {
             location: f.location,
             explicit: f.explicit,
@@ -554,23 +591,48 @@ fn gather_target(
         }
     };
     match store.get_run(&id) {
-        Ok(run) => match run.envelope_lines {
-            Some(lines) if !parse_envelope_lines(&lines).is_empty() => {
-                for (_, envelope) in parse_envelope_lines(&lines) {
-                    found.push(Found {
-                        location: format!("run {id}"),
-                        envelope,
-                        explicit: true,
-                    });
-                }
+        Ok(run) => {
+            let before = found.len();
+            for (_, envelope) in
+                parse_envelope_lines(run.envelope_lines.as_deref().unwrap_or_default())
+            {
+                found.push(Found {
+                    location: format!("run {id}"),
+                    envelope,
+                    bundle: None,
+                    explicit: true,
+                });
             }
-            _ => errors.push((
-                target.to_string(),
-                format!("run {id} is not signed; sign it with `codex-attest sign --key KEY {id}`"),
-            )),
-        },
+            match run_bundle(&run) {
+                Some(Ok(bundle)) => found.push(Found {
+                    location: format!("run {id} (keyless bundle)"),
+                    envelope: bundle.envelope().clone(),
+                    bundle: Some(Box::new(bundle)),
+                    explicit: true,
+                }),
+                Some(Err(err)) => errors.push((target.to_string(), err)),
+                None => {}
+            }
+            if found.len() == before {
+                errors.push((
+                    target.to_string(),
+                    format!("run {id} is not signed; sign it with `codex-attest sign --key KEY {id}` (or --keyless)"),
+                ));
+            }
+        }
         Err(err) => errors.push((target.to_string(), err.to_string())),
     }
+}
+
+/// A run's keyless bundle, if it has one.
+fn run_bundle(run: &codex_attest::store::StoredRun) -> Option<Result<Bundle, String>> {
+    let bytes = run.bundle.as_ref()?;
+    Some(Bundle::from_slice(bytes).map_err(|err| {
+        format!(
+            "{}: {err}",
+            run.dir.join(codex_attest::store::BUNDLE_FILE).display()
+        )
+    }))
 }
 
 fn gather_file(
@@ -589,6 +651,7 @@ fn gather_file(
                 found.push(Found {
                     location: location(&located.location),
                     envelope: located.envelope,
+                    bundle: located.bundle,
                     explicit,
                 });
             }
@@ -624,12 +687,13 @@ fn gather_dir(
     }
 }
 
-/// The files `--attestations DIR` reads: `*.intoto.jsonl` and `*.intoto.json`. A CI artifact
-/// directory also holds Codex's event logs (`.jsonl`) and other files; they are not envelopes.
+/// The files `--attestations DIR` reads: `*.intoto.jsonl`, `*.intoto.json` and Sigstore bundles
+/// (`*.sigstore.json`). A CI artifact directory also holds Codex's event logs (`.jsonl`) and other
+/// files; they are not attestations.
 fn is_attestation_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".intoto.jsonl") || n.ends_with(".intoto.json"))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.ends_with(".intoto.jsonl") || n.ends_with(".intoto.json") || n.ends_with(".sigstore.json")
+    })
 }
 
 fn location(l: &Location) -> String {
@@ -688,6 +752,7 @@ fn gather_range(
             found.push(Found {
                 location: format!("note on {}:{line}", &commit.as_str()[..12]),
                 envelope,
+                bundle: None,
                 explicit: false,
             });
         }
@@ -703,6 +768,15 @@ fn gather_range(
                 found.push(Found {
                     location: format!("run {id}"),
                     envelope,
+                    bundle: None,
+                    explicit: false,
+                });
+            }
+            if let Some(Ok(bundle)) = run_bundle(&run) {
+                found.push(Found {
+                    location: format!("run {id} (keyless bundle)"),
+                    envelope: bundle.envelope().clone(),
+                    bundle: Some(Box::new(bundle)),
                     explicit: false,
                 });
             }
@@ -891,12 +965,18 @@ fn render_human(
     for c in checked {
         match &c.result {
             Ok(v) => {
-                let signers: Vec<_> = v
+                let mut signers: Vec<_> = v
                     .envelope
                     .signers()
                     .iter()
                     .map(|k| k.short().to_string())
                     .collect();
+                signers.extend(
+                    v.envelope
+                        .certificate_signers()
+                        .iter()
+                        .map(|(identity, issuer)| format!("{identity} (keyless, issuer {issuer})")),
+                );
                 out.push_str(&format!("{} {}\n", paint("PASS", "32"), c.location));
                 out.push_str(&format!("  predicate: {}\n", v.statement.predicate_type));
                 out.push_str(&format!("  signed by: {}\n", signers.join(", ")));

@@ -10,14 +10,17 @@ use codex_attest::secrets;
 use codex_attest::supervise::SpawnError;
 use codex_attest::wrap::{self, Plan, StdinInput, WrapError, WrapOptions};
 
+use super::keyless::{self, KeylessArgs, OIDC_ENV, TokenSource};
 use super::{Ctx, Outcome, PASSPHRASE_ENV, hint, load_private_key, usage_error};
 
 /// Run Codex (or any command) exactly as it would run alone, and record a signed attestation
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 The command runs with the same stdin, stdout, stderr, environment (minus codex-attest's own
-secrets) and exit status as without wrap; a command killed by signal N exits 128+N, and Ctrl-C
-reaches it. Afterwards one line on stderr names the run and where it is stored
+secrets and the OIDC token variables SIGSTORE_ID_TOKEN, ACTIONS_ID_TOKEN_REQUEST_URL and
+ACTIONS_ID_TOKEN_REQUEST_TOKEN, so the agent can never sign as the CI workflow) and exit status
+as without wrap; a command killed by signal N exits 128+N, and Ctrl-C reaches it. Afterwards one
+line on stderr names the run and where it is stored
 ($(git rev-parse --git-common-dir)/codex-attest/runs/<run>).
 
 For `codex exec`, every input Codex reads is resolved and pinned: the AGENTS.md chain, config
@@ -25,16 +28,22 @@ layers, rules, skills, hooks, output schema, images and the prompt (argument and
 the Codex binary and version. For other commands only git state, changes, exit status and timing
 are recorded, and the record says so.
 
+With --keyless the run is signed after the command ends, like `sign --keyless`: a Fulcio
+certificate for the CI identity, a Rekor entry, and a Sigstore bundle stored with the run
+(bundle.sigstore.json; --output also writes it). If keyless signing fails the run stays recorded,
+unsigned, and wrap exits with at least 2.
+
 Examples:
   codex-attest wrap -- codex exec --json -s workspace-write \"fix the failing test\"
   codex-attest wrap --key keys/ci.key --output run.intoto.jsonl --role fixer -- codex exec ...
+  codex-attest wrap --keyless --output run.sigstore.json -- codex exec ...   # in GitHub Actions
   echo \"review this\" | codex-attest wrap -- codex exec -")]
 pub struct WrapArgs {
     /// Sign the attestation with this private key (can be repeated)
-    #[arg(long = "key", value_name = "KEY")]
+    #[arg(long = "key", value_name = "KEY", conflicts_with = "keyless")]
     keys: Vec<PathBuf>,
-    /// Also write the signed envelope to FILE (.intoto.jsonl); needs --key
-    #[arg(long, short = 'o', value_name = "FILE", requires = "keys")]
+    /// Also write the signed envelope (.intoto.jsonl), or with --keyless the bundle, to FILE
+    #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
     /// Append to FILE instead of refusing when it exists
     #[arg(long, requires = "output")]
@@ -54,6 +63,8 @@ pub struct WrapArgs {
     /// Environment variable that holds the key passphrase (removed from the command's environment)
     #[arg(long, value_name = "VAR", default_value = PASSPHRASE_ENV)]
     passphrase_env: String,
+    #[command(flatten)]
+    keyless: KeylessArgs,
     /// The command to run, after `--`
     #[arg(
         value_name = "COMMAND",
@@ -77,6 +88,24 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
             ));
         }
     }
+    if args.output.is_some() && args.keys.is_empty() && !args.keyless.keyless {
+        return Err(usage_error(
+            "--output writes the signed attestation, but nothing signs it",
+            "add --key KEY or --keyless",
+        ));
+    }
+    if args.keyless.keyless && args.append {
+        return Err(usage_error(
+            "--append adds an envelope line; a keyless bundle is one JSON document",
+            "write the bundle to a new --output file",
+        ));
+    }
+    // The token source is found before anything runs; the token is fetched after.
+    let token_source = if args.keyless.keyless {
+        Some(TokenSource::resolve(&args.keyless)?)
+    } else {
+        None
+    };
     if let Some(output) = &args.output {
         if output.exists() && !args.append {
             return Err(usage_error(
@@ -164,7 +193,8 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
         _ => StdinInput::Inherit,
     };
 
-    let removed = [PASSPHRASE_ENV.to_string(), args.passphrase_env.clone()];
+    let mut removed = vec![PASSPHRASE_ENV.to_string(), args.passphrase_env.clone()];
+    removed.extend(OIDC_ENV.iter().map(|v| v.to_string()));
     let child_env: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, _)| !removed.iter().any(|r| k == r.as_str()))
         .collect();
@@ -236,6 +266,35 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
                 super::status(ctx, &format!("codex-attest: warning: {warning}"));
             }
             let mut destination = format!("{}", recorded.dir.display());
+            let mut keyless_signed = None;
+            if let Some(source) = &token_source {
+                let signed = keyless::sign(&args.keyless, source, &recorded.statement_json)
+                    .and_then(|signed| {
+                        let text = signed.bundle.to_json_pretty();
+                        let (_repo, store) = super::open_store()?;
+                        store.put_bundle(&recorded.id, text.as_bytes())?;
+                        if let Some(output) = &args.output {
+                            super::write_file_atomically(output, text.as_bytes(), false)?;
+                            destination.push_str(&format!("; attestation {}", output.display()));
+                        }
+                        Ok(signed)
+                    });
+                match signed {
+                    Ok(signed) => keyless_signed = Some(signed),
+                    Err(err) => {
+                        eprintln!(
+                            "codex-attest: error: run {} was recorded in {} but not signed: {err:#}",
+                            recorded.id,
+                            recorded.dir.display()
+                        );
+                        eprintln!(
+                            "hint: sign it later with `codex-attest sign --keyless {}`",
+                            recorded.id
+                        );
+                        return Ok(exit_code(exit_status.max(2)));
+                    }
+                }
+            }
             if let (Some(output), Some(line)) = (&args.output, &recorded.envelope_line) {
                 if let Err(err) = write_output(output, line, args.append) {
                     eprintln!(
@@ -246,7 +305,9 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
                 }
                 destination.push_str(&format!("; attestation {}", output.display()));
             }
-            let signed = if keys.is_empty() {
+            let signed = if let Some(signed) = &keyless_signed {
+                format!("signed {}", keyless::describe(signed))
+            } else if keys.is_empty() {
                 "unsigned (sign it with `codex-attest sign --key KEY RUN`)".to_string()
             } else {
                 format!(

@@ -17,6 +17,8 @@ fn help_texts() {
         "keygen",
         "sign",
         "verify",
+        "export",
+        "import",
         "notes",
         "init",
         "fsck",

@@ -28,3 +28,5 @@ mod wrap;
 mod ecosystem;
 // The examples of docs/guides/, run as written.
 mod guides;
+// Sigstore bundles, keyless signing against a local Fulcio and Rekor.
+mod sigstore;
