@@ -66,6 +66,58 @@ pub struct ChangeSet {
 pub fn snapshot(repo: &Repo, hash: &mut Hasher) -> Result<Snapshot, GitError> {
     let head = repo.head()?;
     let status = repo.status()?;
+    Ok(from_status(repo, head, status, hash))
+}
+
+/// Most pathspecs handed to one `git status` (git matches every index entry against each).
+const MAX_PATHSPECS: usize = 512;
+
+/// Takes the ending snapshot when a watch says where the run may have changed something: `git
+/// status` of those paths only, and `before`'s entries for every dirty path outside them (nothing
+/// there changed). Falls back to the full `snapshot` when HEAD moved or the paths cannot be
+/// expressed in a few pathspecs.
+pub fn snapshot_touched(
+    repo: &Repo,
+    before: &Snapshot,
+    touched: &BTreeSet<RepoPath>,
+    hash: &mut Hasher,
+) -> Result<Snapshot, GitError> {
+    let head = repo.head()?;
+    if head != before.head {
+        return snapshot(repo, hash);
+    }
+    let Some(specs) = crate::watch::collapse(touched, MAX_PATHSPECS) else {
+        return snapshot(repo, hash);
+    };
+    let status = if specs.is_empty() {
+        crate::git::Status::default()
+    } else {
+        repo.status_of(&crate::watch::pathspec_args(&specs))?
+    };
+    let mut snap = from_status(repo, head, status, hash);
+    let covering: std::collections::HashSet<&[u8]> = specs.iter().map(RepoPath::as_bytes).collect();
+    for (path, dirty) in &before.dirty {
+        if !crate::watch::covered(&covering, path) {
+            snap.dirty.insert(path.clone(), dirty.clone());
+        }
+    }
+    snap.warnings.extend(
+        before
+            .warnings
+            .iter()
+            .filter(|w| !snap.warnings.contains(w))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    Ok(snap)
+}
+
+fn from_status(
+    repo: &Repo,
+    head: Option<GitOid>,
+    status: crate::git::Status,
+    hash: &mut Hasher,
+) -> Snapshot {
     let mut snap = Snapshot {
         head,
         ..Default::default()
@@ -108,7 +160,7 @@ pub fn snapshot(repo: &Repo, hash: &mut Hasher) -> Result<Snapshot, GitError> {
             }
         }
     }
-    Ok(snap)
+    snap
 }
 
 /// Reads a path's state without following a final symlink (a symlink's content is its target,

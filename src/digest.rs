@@ -191,6 +191,48 @@ pub fn digest_file(path: &Path) -> io::Result<FileDigests> {
     digest_reader(&mut file, size)
 }
 
+/// Hashes many files, spread over every core (each file in one streaming pass), returning the
+/// results in the order of `paths`. Used for the changed files of a run, whose hashing cost is the
+/// part of `wrap` that grows with the size of the change.
+pub fn digest_files(paths: &[impl AsRef<Path> + Sync]) -> Vec<io::Result<FileDigests>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len());
+    if threads <= 1 {
+        return paths.iter().map(|p| digest_file(p.as_ref())).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, io::Result<FileDigests>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { break };
+                        done.push((i, digest_file(path.as_ref())));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    vec![(usize::MAX, Err(io::Error::other("hash thread panicked")))]
+                })
+            })
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    if results.len() != paths.len() || results.iter().any(|(i, _)| *i == usize::MAX) {
+        return paths.iter().map(|p| digest_file(p.as_ref())).collect();
+    }
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Hashes `size` bytes from a reader; fails if the reader yields a different number of bytes,
 /// which happens when a file changes while it is read.
 pub fn digest_reader(reader: &mut dyn Read, size: u64) -> io::Result<FileDigests> {
@@ -327,6 +369,27 @@ mod tests {
         assert_eq!(Sha256Digest::parse_prefixed(ok).unwrap().prefixed(), ok);
         // Multi-byte characters must not panic on the length check or slicing.
         assert!("é".repeat(32).parse::<Sha256Digest>().is_err());
+    }
+
+    #[test]
+    fn many_files_are_hashed_in_order_with_errors_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for i in 0..50 {
+            let p = dir.path().join(format!("f{i}"));
+            std::fs::write(&p, "x".repeat(i * 1000)).unwrap();
+            paths.push(p);
+        }
+        paths.insert(7, dir.path().join("missing"));
+        let results = digest_files(&paths);
+        assert_eq!(results.len(), paths.len());
+        for (path, result) in paths.iter().zip(&results) {
+            match digest_file(path) {
+                Ok(d) => assert_eq!(result.as_ref().unwrap(), &d, "{}", path.display()),
+                Err(_) => assert!(result.is_err()),
+            }
+        }
+        assert!(results[7].is_err());
     }
 
     #[test]

@@ -217,6 +217,41 @@ impl Repo {
         })
     }
 
+    /// `git status` limited to `paths` (files, or directories with everything below them), taken
+    /// literally: the same view as `status` for those paths, at the cost of reading the index and
+    /// looking at those paths only.
+    pub fn status_of(&self, paths: &[&OsStr]) -> Result<Status, GitError> {
+        let args = [
+            "--literal-pathspecs",
+            "-c",
+            "core.quotePath=false",
+            "status",
+            "--porcelain=v2",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--ignore-submodules=none",
+            "--",
+        ];
+        let output = Command::new("git")
+            .args(args)
+            .args(paths)
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(GitError::Spawn)?;
+        if !output.status.success() {
+            return Err(GitError::Failed {
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        parse_status(&output.stdout).map_err(|detail| GitError::Parse {
+            args: args.join(" "),
+            detail,
+        })
+    }
+
     /// Paths that differ between two commits (`git diff --name-only`).
     pub fn changed_between(&self, from: &GitOid, to: &GitOid) -> Result<Vec<RepoPath>, GitError> {
         let out = run(

@@ -37,4 +37,5 @@ pub mod supervise;
 pub mod timestamp;
 pub mod verify;
 pub mod vsa;
+pub mod watch;
 pub mod wrap;

@@ -31,6 +31,7 @@ use crate::secrets::{self, REDACTED, Scrubber};
 use crate::store::{RunFiles, Store, StoreError};
 use crate::supervise::{self, ChildOutcome, ChildSpec, SpawnError, StdinMode, StdoutCapture};
 use crate::timestamp::{Clock, Timestamp};
+use crate::watch::{Touched, TreeWatch};
 
 /// What the command is, as far as recording goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +70,20 @@ pub struct WrapOptions {
     pub secret_values: Vec<String>,
     /// codex-attest's version, for `builder.version`.
     pub tool_version: String,
+    /// How the ending state is found.
+    pub change_detection: ChangeDetection,
+}
+
+/// How `record` finds what the run changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeDetection {
+    /// Watch the tree during the run (`watch`) and look only where it changed; a full `git
+    /// status` whenever the watch cannot vouch for completeness.
+    Watch,
+    /// A second full `git status` after the run.
+    FullRescan,
+    /// For tests of the fallback: watch, then fall back as if the event queue had overflowed.
+    WatchThenForcedRescan,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +114,7 @@ pub struct Prepared {
     scrubber: Scrubber,
     warnings: Vec<String>,
     not_recorded: Vec<String>,
+    watch: Option<TreeWatch>,
 }
 
 struct CodexPrep {
@@ -271,6 +287,22 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         Plan::Generic => None,
     };
 
+    // The watch starts before the starting snapshot, so any change after the snapshot is seen.
+    let watch = match opts.change_detection {
+        ChangeDetection::FullRescan => None,
+        ChangeDetection::Watch | ChangeDetection::WatchThenForcedRescan => {
+            match TreeWatch::start(&repo) {
+                Ok(w) => {
+                    tracing::debug!(directories = w.watched, "change detection: watching");
+                    Some(w)
+                }
+                Err(err) => {
+                    tracing::debug!("change detection: full rescan ({err})");
+                    None
+                }
+            }
+        }
+    };
     let mut stored_before: BTreeMap<PathBuf, Sha256Digest> = BTreeMap::new();
     let before = {
         let mut hash = |path: &Path| -> std::io::Result<FileDigests> {
@@ -336,6 +368,7 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         scrubber,
         warnings,
         not_recorded,
+        watch,
     })
 }
 
@@ -709,6 +742,7 @@ pub fn record(
         scrubber,
         mut warnings,
         not_recorded,
+        watch,
     } = prepared;
     let codex = match codex {
         Some(mut prep) => {
@@ -726,7 +760,25 @@ pub fn record(
             stored_after.insert(path.to_path_buf(), stored);
             Ok(digests)
         };
-        changes::snapshot(&repo, &mut hash)?
+        let touched = watch
+            .map(TreeWatch::finish)
+            .map(|t| match opts.change_detection {
+                ChangeDetection::WatchThenForcedRescan => {
+                    Touched::Rescan("forced (WatchThenForcedRescan)".to_string())
+                }
+                _ => t,
+            });
+        match touched {
+            Some(Touched::Paths(paths)) => {
+                tracing::debug!(paths = paths.len(), "change detection: watched paths only");
+                changes::snapshot_touched(&repo, &before, &paths, &mut hash)?
+            }
+            Some(Touched::Rescan(reason)) => {
+                tracing::debug!("change detection: full rescan ({reason})");
+                changes::snapshot(&repo, &mut hash)?
+            }
+            None => changes::snapshot(&repo, &mut hash)?,
+        }
     };
     let change_set = changes::compare(&repo, &before, &after)?;
     warnings.extend(change_set.warnings.iter().cloned());

@@ -98,6 +98,9 @@ pub struct VerifyArgs {
     /// Environment variable that holds the VSA key's passphrase
     #[arg(long, value_name = "VAR", default_value = super::PASSPHRASE_ENV)]
     passphrase_env: String,
+    /// Verify signatures on N threads [default: one per core]
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
     /// Output format
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     format: Format,
@@ -177,6 +180,46 @@ struct Summary {
     uncovered: usize,
 }
 
+type Verified = (Sha256Digest, Result<VerifiedStatement, EnvelopeFailure>);
+
+/// Verifies every envelope (and digests its line, for de-duplication) on `jobs` threads, in
+/// contiguous chunks so the results come back in the order of `found`.
+fn verify_all(
+    found: &[Found],
+    keyring: &Keyring,
+    threshold: usize,
+    keyless: Option<&codex_attest::sigstore::verify::KeylessPolicy>,
+    jobs: usize,
+) -> Vec<Verified> {
+    let one = |f: &Found| -> Verified {
+        let line = match &f.bundle {
+            Some(bundle) => bundle.to_json_line(),
+            None => f.envelope.to_json_line(),
+        };
+        let digest = codex_attest::digest::sha256(line.as_bytes());
+        let result = match &f.bundle {
+            Some(bundle) => verify_statement_bundle(bundle, keyring, threshold, keyless),
+            None => verify_statement_envelope(&f.envelope, keyring, threshold),
+        };
+        (digest, result)
+    };
+    if jobs <= 1 || found.len() < 2 {
+        return found.iter().map(one).collect();
+    }
+    let chunk = found.len().div_ceil(jobs);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = found
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            // A verification thread only panics on a bug; re-raise it rather than lose results.
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
     let overrides = level_overrides(&args)?;
     let policy = match &args.policy {
@@ -239,6 +282,16 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
             "pass more --key files or lower --threshold",
         ));
     }
+    let jobs = match args.jobs {
+        Some(0) => {
+            return Err(usage_error(
+                "--jobs must be at least 1",
+                "use --jobs 1 or more, or leave it out to use every core",
+            ));
+        }
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     let needs_repo = args.range.is_some() || args.worktree || args.at.is_some();
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
     let repo = Repo::discover(&cwd)?;
@@ -282,22 +335,14 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
         gather_range(repo, store, base, head, &mut found)?;
     }
 
-    // Verify each envelope once.
+    // Verify each envelope once, spread over `jobs` threads; the order of `found` is kept.
+    let verified = verify_all(&found, &keyring, threshold, keyless.as_ref(), jobs);
     let mut seen = BTreeSet::new();
     let mut checked = Vec::new();
-    for f in found {
-        let line = match &f.bundle {
-            Some(bundle) => bundle.to_json_line(),
-            None => f.envelope.to_json_line(),
-        };
-        let line_digest = codex_attest::digest::sha256(line.as_bytes());
+    for (f, (line_digest, result)) in found.into_iter().zip(verified) {
         if !seen.insert(line_digest) {
             continue;
         }
-        let result = match &f.bundle {
-            Some(bundle) => verify_statement_bundle(bundle, &keyring, threshold, keyless.as_ref()),
-            None => verify_statement_envelope(&f.envelope, &keyring, threshold),
-        };
         checked.push(Checked {
             location: f.location,
             explicit: f.explicit,

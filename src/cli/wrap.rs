@@ -60,6 +60,10 @@ pub struct WrapArgs {
     /// Sign with a key the command could modify (inside its writable workspace)
     #[arg(long)]
     allow_key_in_workspace: bool,
+    /// Find the run's changes with a second full `git status` instead of watching the tree during
+    /// the run (for file systems where inotify misses writes: network mounts, mmap writers)
+    #[arg(long)]
+    full_rescan: bool,
     /// Environment variable that holds the key passphrase (removed from the command's environment)
     #[arg(long, value_name = "VAR", default_value = PASSPHRASE_ENV)]
     passphrase_env: String,
@@ -231,6 +235,14 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
         role: args.role.clone(),
         secret_values,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        change_detection: if args.full_rescan {
+            wrap::ChangeDetection::FullRescan
+        } else if std::env::var_os("CODEX_ATTEST_TEST_FORCE_RESCAN").is_some() {
+            // Tests of the fallback path only: watch, then behave as after a queue overflow.
+            wrap::ChangeDetection::WatchThenForcedRescan
+        } else {
+            wrap::ChangeDetection::Watch
+        },
     };
     let prepared = wrap::prepare(options).map_err(|err| match err {
         WrapError::NotInRepo(dir) => anyhow::Error::msg(hint(

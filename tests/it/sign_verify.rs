@@ -427,3 +427,44 @@ fn non_intoto_payload_type_fails_even_when_signed() {
         .code(1);
     assert!(out.stdout.contains("unsupported-payload-type"), "{out}");
 }
+
+#[test]
+fn verify_jobs_give_the_same_report_in_the_same_order() {
+    let env = signed_env();
+    // Many envelopes, some signed by an untrusted key, some repeated.
+    let good = env.read("run.intoto.jsonl");
+    let other = codex_attest::keys::PrivateKey::generate(codex_attest::keys::Algorithm::Ed25519)
+        .unwrap()
+        .private;
+    let bad = codex_attest::dsse::Envelope::sign(
+        codex_attest::dsse::IN_TOTO_PAYLOAD_TYPE,
+        SIMPLE_STATEMENT.as_bytes(),
+        &[&other],
+    )
+    .unwrap()
+    .to_json_line();
+    let mut bundle = String::new();
+    for i in 0..40 {
+        bundle.push_str(if i % 3 == 0 { &bad } else { good.trim_end() });
+        bundle.push('\n');
+    }
+    env.write("many.intoto.jsonl", bundle);
+    let args = |jobs: &'static str| {
+        [
+            "verify",
+            "--key",
+            "keys/ed25519.pub",
+            "--format",
+            "json",
+            "--jobs",
+            jobs,
+            "many.intoto.jsonl",
+        ]
+    };
+    let one = env.run(&args("1")).code(1);
+    let three = env.run(&args("3")).code(1);
+    assert_eq!(one.stdout, three.stdout);
+    assert!(one.stdout.contains("untrusted-signature"), "{one}");
+    let out = env.run(&args("0")).code(2);
+    assert!(out.stderr.contains("--jobs must be at least 1"), "{out}");
+}

@@ -1046,3 +1046,105 @@ fn outside_a_repository_nothing_runs() {
         "the command must not have run"
     );
 }
+
+/// What a run that touches every kind of path records, with the tree watched (`watch`), with the
+/// watch forced to fall back as after a queue overflow (`forced`), or with `--full-rescan`.
+fn changes_seen(mode: &str) -> (Value, Vec<String>, String) {
+    let script = "mkdir -p deep/new/dir && echo nested > deep/new/dir/file.txt \
+        && mv old.txt renamed.txt && rm gone.txt && echo more >> hello.txt \
+        && echo again >> notes/todo.txt && echo ignored >> build/out.bin \
+        && mkdir -p build/fresh && echo x > build/fresh/y && mkdir -p src/cache/tmp \
+        && echo cached > src/cache/tmp/c.txt";
+    let mut world = CodexWorld::new(vec![
+        turn(vec![exec_command("call_1", script)]),
+        turn(vec![message("Done.")]),
+    ]);
+    world.env.set_env("CODEX_ATTEST_LOG", "codex_attest=debug");
+    if mode == "forced" {
+        world.env.set_env("CODEX_ATTEST_TEST_FORCE_RESCAN", "1");
+    }
+    // Before the run: a dirty file the run leaves alone, an untracked directory the run edits,
+    // an ignored build directory, and an ignored directory nested in a tracked one.
+    world
+        .env
+        .write("repo/README.md", "# demo, edited by a human\n");
+    world.env.write("repo/notes/todo.txt", "untracked\n");
+    world.env.write("repo/build/out.bin", "ignored output\n");
+    world.env.write("repo/src/lib.rs", "tracked\n");
+    world.env.write("repo/src/.gitignore", "cache/\n");
+    world.env.write("repo/src/cache/old.txt", "ignored\n");
+    world.env.git("repo", &["add", "src"]);
+    world.env.git("repo", &["commit", "-q", "-m", "src"]);
+    let extra: &[&str] = if mode == "rescan" {
+        &["--full-rescan"]
+    } else {
+        &[]
+    };
+    let out = world.wrap_exec(extra, &["--json", "-s", "workspace-write", "touch things"]);
+    assert_eq!(out.status, 0, "{out}");
+    assert_eq!(world.env.read("repo/deep/new/dir/file.txt"), "nested\n");
+    let shown = world.show(&CodexWorld::run_id(&out));
+    let changes = internal(&shown)["outcome"]["changes"].clone();
+    let names = subjects(&shown).keys().cloned().collect();
+    (changes, names, out.stderr)
+}
+
+#[test]
+fn the_watch_records_new_directories_renames_and_deletions_and_skips_ignored_paths() {
+    let (watched, subjects, stderr) = changes_seen("watch");
+    assert!(
+        stderr.contains("change detection: watched paths only"),
+        "the watch was used: {stderr}"
+    );
+    assert_eq!(
+        subjects,
+        [
+            "deep/new/dir/file.txt",
+            "hello.txt",
+            "notes/todo.txt",
+            "renamed.txt"
+        ],
+        "nothing under build/ or src/cache/ (ignored), README.md untouched by the run"
+    );
+    assert_eq!(watched["renamed"][0]["from"], "old.txt");
+    assert_eq!(watched["renamed"][0]["to"], "renamed.txt");
+    assert_eq!(watched["deleted"][0]["path"], "gone.txt");
+    assert_eq!(watched["deleted"].as_array().unwrap().len(), 1);
+
+    // The same run found by the fallback and by a second full status: the same changes.
+    let (forced, _, stderr) = changes_seen("forced");
+    assert!(
+        stderr.contains("change detection: full rescan (forced"),
+        "the fallback was taken: {stderr}"
+    );
+    assert_eq!(forced, watched);
+    let (rescanned, _, stderr) = changes_seen("rescan");
+    assert!(!stderr.contains("change detection: watch"), "{stderr}");
+    assert_eq!(rescanned, watched);
+}
+
+#[test]
+fn editing_a_gitignore_during_the_run_falls_back_to_a_full_status() {
+    // The run un-ignores build/: what appears there is then recorded, as a full status sees it.
+    let mut world = CodexWorld::new(vec![
+        turn(vec![exec_command(
+            "call_1",
+            "echo made > build/made.txt && printf 'other/\\n' > .gitignore",
+        )]),
+        turn(vec![message("Done.")]),
+    ]);
+    world.env.set_env("CODEX_ATTEST_LOG", "codex_attest=debug");
+    world.env.write("repo/build/old.bin", "ignored before\n");
+    let out = world.wrap_exec(&[], &["--json", "-s", "workspace-write", "unignore"]);
+    assert_eq!(out.status, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("change detection: full rescan (a .gitignore changed)"),
+        "{out}"
+    );
+    let shown = world.show(&CodexWorld::run_id(&out));
+    assert_eq!(
+        subjects(&shown).keys().collect::<Vec<_>>(),
+        [".gitignore", "build/made.txt", "build/old.bin"]
+    );
+}

@@ -1,0 +1,529 @@
+//! Watching the work tree during a run, so the end of `wrap` needs no second full `git status`.
+//!
+//! Before the starting snapshot, every directory git does not ignore gets an inotify watch:
+//! the directories holding tracked files (from the index), and every untracked directory that
+//! `git check-ignore` does not ignore, level by level. Ignored directories are never walked or
+//! watched; they are handed back so the ending status re-examines them (git decides again, so a
+//! directory that stopped being ignored during the run is still seen). A background thread drains
+//! the events while the command runs.
+//!
+//! At the end, the touched paths (files named by events, directories created, deleted or moved,
+//! recursively) are the only places the ending `git status` needs to look. Whenever the watch
+//! cannot vouch for completeness the answer is `Rescan` and the caller runs the full status:
+//! the queue overflowed, a watch could not be added, the root or a `.gitignore` changed, the
+//! repository's `info/exclude` changed, or the event stream failed.
+//!
+//! What we ignore (and why): writes through a shared memory mapping (`mmap`) and changes made on
+//! another machine over a network filesystem produce no inotify events; `wrap --full-rescan`
+//! turns the watch off for trees where that matters.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
+
+use crate::git::{Repo, RepoPath};
+
+/// A running watch over a work tree.
+pub struct TreeWatch {
+    stop: Arc<AtomicBool>,
+    /// Written by `finish` to wake the thread at once.
+    wake: Arc<OwnedFd>,
+    thread: Option<JoinHandle<Collected>>,
+    /// Ignored directories that were not watched; re-examined at the end.
+    skipped: Vec<RepoPath>,
+    exclude: PathBuf,
+    exclude_before: Option<FileId>,
+    /// Directories watched.
+    pub watched: usize,
+}
+
+/// Where the run may have changed something.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Touched {
+    /// Complete: nothing outside these paths changed. `paths` are files or directories (a
+    /// directory covers everything below it).
+    Paths(BTreeSet<RepoPath>),
+    /// The watch cannot vouch for completeness: examine the whole tree.
+    Rescan(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("could not set up the watch: {0}")]
+    Setup(std::io::Error),
+    #[error("too many directories to watch (inotify limit reached after {0})")]
+    Limit(usize),
+    #[error("`git {0}` failed")]
+    Git(String),
+}
+
+#[derive(Default)]
+struct Collected {
+    paths: BTreeSet<RepoPath>,
+    rescan: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+const MASK: WatchFlags = WatchFlags::MODIFY
+    .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::CLOSE_WRITE)
+    .union(WatchFlags::CREATE)
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::ONLYDIR)
+    .union(WatchFlags::DONT_FOLLOW);
+
+impl TreeWatch {
+    /// Watches every directory of the work tree that git does not ignore. Call it before the
+    /// starting snapshot: a change after this returns is reported.
+    pub fn start(repo: &Repo) -> Result<TreeWatch, WatchError> {
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
+            .map_err(|e| WatchError::Setup(e.into()))?;
+        let tracked = tracked_dirs(repo)?;
+        let mut dirs: HashMap<i32, RepoPath> = HashMap::new();
+        let mut skipped = Vec::new();
+        let mut lost = BTreeSet::new();
+
+        // Directories with tracked files first (git walks them whatever the ignore rules say),
+        // collecting the untracked directories found next to them.
+        let mut untracked = Vec::new();
+        let mut queue = vec![Vec::new()];
+        while let Some(dir) = queue.pop() {
+            for sub in watch_and_list(repo, &fd, &dir, &mut dirs, &mut lost)? {
+                if tracked.contains(&sub) {
+                    queue.push(sub);
+                } else {
+                    untracked.push(sub);
+                }
+            }
+        }
+        // Untracked directories, level by level: watched unless git ignores them.
+        while !untracked.is_empty() {
+            let ignored = check_ignore(repo, &untracked)?;
+            let mut next = Vec::new();
+            for dir in untracked {
+                if ignored.contains(&dir) {
+                    skipped.push(RepoPath::from_bytes(dir));
+                } else {
+                    next.extend(watch_and_list(repo, &fd, &dir, &mut dirs, &mut lost)?);
+                }
+            }
+            untracked = next;
+        }
+
+        let watched = dirs.len();
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(
+            rustix::event::eventfd(
+                0,
+                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+            )
+            .map_err(|e| WatchError::Setup(e.into()))?,
+        );
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let wake = Arc::clone(&wake);
+            std::thread::spawn(move || {
+                let mut collected = Collected {
+                    paths: lost,
+                    rescan: None,
+                };
+                drain(&fd, &wake, &dirs, &stop, &mut collected);
+                collected
+            })
+        };
+        let exclude = repo.common_dir.join("info").join("exclude");
+        Ok(TreeWatch {
+            stop,
+            wake,
+            thread: Some(thread),
+            skipped,
+            exclude_before: file_id(&exclude),
+            exclude,
+            watched,
+        })
+    }
+
+    /// Stops watching and says where the run may have changed something. Call it after the
+    /// command exited: every change it made is already queued.
+    pub fn finish(mut self) -> Touched {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = rustix::io::write(&*self.wake, &1u64.to_ne_bytes());
+        let collected = match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(c)) => c,
+            _ => return Touched::Rescan("the watch thread failed".to_string()),
+        };
+        if let Some(reason) = collected.rescan {
+            return Touched::Rescan(reason);
+        }
+        if file_id(&self.exclude) != self.exclude_before {
+            return Touched::Rescan("the repository's info/exclude changed".to_string());
+        }
+        let mut paths = collected.paths;
+        paths.extend(std::mem::take(&mut self.skipped));
+        Touched::Paths(paths)
+    }
+}
+
+impl Drop for TreeWatch {
+    /// A watch dropped without `finish` (the command never ran) stops its thread.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = rustix::io::write(&*self.wake, &1u64.to_ne_bytes());
+    }
+}
+
+fn file_id(path: &std::path::Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(FileId {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+    })
+}
+
+/// Every directory that holds a tracked file, at any depth (`""` is the root).
+fn tracked_dirs(repo: &Repo) -> Result<HashSet<Vec<u8>>, WatchError> {
+    let out = crate::git::run(&repo.root, &["ls-files", "-z"])
+        .map_err(|_| WatchError::Git("ls-files".to_string()))?;
+    let mut dirs: HashSet<Vec<u8>> = HashSet::new();
+    dirs.insert(Vec::new());
+    for path in out.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+        let mut end = path.len();
+        while let Some(slash) = path[..end].iter().rposition(|&b| b == b'/') {
+            if !dirs.insert(path[..slash].to_vec()) {
+                break;
+            }
+            end = slash;
+        }
+    }
+    Ok(dirs)
+}
+
+/// Adds a watch on `dir` (relative, `""` for the root), then lists its subdirectories. Watching
+/// first means a subdirectory created after the listing is reported by an event.
+fn watch_and_list(
+    repo: &Repo,
+    fd: &OwnedFd,
+    dir: &[u8],
+    dirs: &mut HashMap<i32, RepoPath>,
+    lost: &mut BTreeSet<RepoPath>,
+) -> Result<Vec<Vec<u8>>, WatchError> {
+    let abs = RepoPath::from_bytes(dir).under(&repo.root);
+    match inotify::add_watch(fd, &abs, MASK) {
+        Ok(wd) => {
+            dirs.insert(wd, RepoPath::from_bytes(dir));
+        }
+        Err(rustix::io::Errno::NOSPC) => return Err(WatchError::Limit(dirs.len())),
+        // Gone or replaced since it was listed: the ending status looks at it as a whole.
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {
+            lost.insert(RepoPath::from_bytes(dir));
+            return Ok(Vec::new());
+        }
+        Err(err) => return Err(WatchError::Setup(err.into())),
+    }
+    let Ok(entries) = std::fs::read_dir(&abs) else {
+        lost.insert(RepoPath::from_bytes(dir));
+        return Ok(Vec::new());
+    };
+    let mut subdirs = Vec::new();
+    for entry in entries.flatten() {
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let name = entry.file_name();
+        if !is_dir || name.as_bytes() == b".git" {
+            continue;
+        }
+        subdirs.push(join(dir, name.as_bytes()));
+    }
+    Ok(subdirs)
+}
+
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    if dir.is_empty() {
+        name.to_vec()
+    } else {
+        [dir, b"/", name].concat()
+    }
+}
+
+/// Which of `dirs` git ignores (`git check-ignore --stdin`, one process for the batch).
+fn check_ignore(repo: &Repo, dirs: &[Vec<u8>]) -> Result<HashSet<Vec<u8>>, WatchError> {
+    let err = || WatchError::Git("check-ignore".to_string());
+    let mut child = Command::new("git")
+        .args(["check-ignore", "-z", "--stdin"])
+        .current_dir(&repo.root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|_| err())?;
+    let mut input = Vec::new();
+    for d in dirs {
+        input.extend_from_slice(d);
+        input.push(0);
+    }
+    let mut stdin = child.stdin.take().ok_or_else(err)?;
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().map_err(|_| err())?;
+    let _ = writer.join();
+    // 0: some ignored, 1: none ignored; anything else is an error.
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        return Err(err());
+    }
+    Ok(out
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// Reads events until `stop` is set and the queue is empty.
+fn drain(
+    fd: &OwnedFd,
+    wake: &OwnedFd,
+    dirs: &HashMap<i32, RepoPath>,
+    stop: &AtomicBool,
+    out: &mut Collected,
+) {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 64 * 1024];
+    let mut reader = inotify::Reader::new(fd, &mut buf);
+    loop {
+        match reader.next() {
+            Ok(event) => {
+                let name = event.file_name().map(|n| n.to_bytes().to_vec());
+                record(dirs, event.wd(), event.events(), name.as_deref(), out);
+            }
+            Err(rustix::io::Errno::AGAIN) => {
+                if stop.load(Ordering::SeqCst) {
+                    // The command has exited: what it did is queued, and the queue is empty.
+                    return;
+                }
+                // Sleep until an event or `finish`; the timeout only guards a lost wake-up.
+                let mut fds = [
+                    PollFd::new(fd, PollFlags::IN),
+                    PollFd::new(wake, PollFlags::IN),
+                ];
+                let timeout = Timespec {
+                    tv_sec: 1,
+                    tv_nsec: 0,
+                };
+                let _ = rustix::event::poll(&mut fds, Some(&timeout));
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(err) => {
+                out.rescan = Some(format!("reading the watch failed: {err}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Turns one event into touched paths, or a reason to rescan.
+fn record(
+    dirs: &HashMap<i32, RepoPath>,
+    wd: i32,
+    flags: ReadFlags,
+    name: Option<&[u8]>,
+    out: &mut Collected,
+) {
+    if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
+        out.rescan
+            .get_or_insert_with(|| "the watch's event queue overflowed".to_string());
+        return;
+    }
+    if flags.contains(ReadFlags::UNMOUNT) {
+        out.rescan
+            .get_or_insert_with(|| "a watched file system was unmounted".to_string());
+        return;
+    }
+    let Some(dir) = dirs.get(&wd) else {
+        // A watch we did not add: cannot place the event.
+        if !flags.contains(ReadFlags::IGNORED) {
+            out.rescan
+                .get_or_insert_with(|| "an event came from an unknown watch".to_string());
+        }
+        return;
+    };
+    match name {
+        Some(name) => {
+            if name == b".git" {
+                return;
+            }
+            if name == b".gitignore" {
+                out.rescan
+                    .get_or_insert_with(|| "a .gitignore changed".to_string());
+                return;
+            }
+            out.paths
+                .insert(RepoPath::from_bytes(join(dir.as_bytes(), name)));
+        }
+        None => {
+            if flags.intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF) {
+                if dir.as_bytes().is_empty() {
+                    out.rescan.get_or_insert_with(|| {
+                        "the work tree itself was moved or deleted".to_string()
+                    });
+                } else {
+                    out.paths.insert(dir.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Whether `path` is one of `specs` or below one of them.
+pub fn covered(specs: &HashSet<&[u8]>, path: &RepoPath) -> bool {
+    let bytes = path.as_bytes();
+    if specs.contains(bytes) {
+        return true;
+    }
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .any(|(i, _)| specs.contains(&bytes[..i]))
+}
+
+/// Reduces a set of paths to at most `max` pathspecs by replacing paths with their parent
+/// directories (which cover them), deepest first. `None` when only the root would cover them.
+pub fn collapse(paths: &BTreeSet<RepoPath>, max: usize) -> Option<BTreeSet<RepoPath>> {
+    let mut current: BTreeSet<Vec<u8>> = paths.iter().map(|p| p.as_bytes().to_vec()).collect();
+    loop {
+        // Drop paths already covered by another one.
+        let set: HashSet<&[u8]> = current.iter().map(Vec::as_slice).collect();
+        let kept: BTreeSet<Vec<u8>> = current
+            .iter()
+            .filter(|p| {
+                !p.iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'/')
+                    .any(|(i, _)| set.contains(&p[..i]))
+            })
+            .cloned()
+            .collect();
+        current = kept;
+        if current.iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        if current.len() <= max {
+            return Some(current.into_iter().map(RepoPath::from_bytes).collect());
+        }
+        let depth = |p: &Vec<u8>| p.iter().filter(|b| **b == b'/').count();
+        let deepest = current.iter().map(depth).max().unwrap_or(0);
+        current = current
+            .into_iter()
+            .map(|p| {
+                if depth(&p) == deepest {
+                    match p.iter().rposition(|&b| b == b'/') {
+                        Some(i) => p[..i].to_vec(),
+                        None => Vec::new(),
+                    }
+                } else {
+                    p
+                }
+            })
+            .collect();
+    }
+}
+
+/// Renders pathspecs for a command line (`git --literal-pathspecs`).
+pub fn pathspec_args(specs: &BTreeSet<RepoPath>) -> Vec<&OsStr> {
+    specs
+        .iter()
+        .map(|s| OsStr::from_bytes(s.as_bytes()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(list: &[&str]) -> BTreeSet<RepoPath> {
+        list.iter()
+            .map(|p| RepoPath::from_bytes(p.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn collapsing_keeps_every_path_covered() {
+        let input = paths(&["a/b/c.txt", "a/b/d.txt", "a/e/f.txt", "g.txt", "a/b"]);
+        let out = collapse(&input, 10).unwrap();
+        assert_eq!(
+            out,
+            paths(&["a/b", "a/e/f.txt", "g.txt"]),
+            "a/b covers its files"
+        );
+        let out = collapse(&input, 2).unwrap();
+        let specs: HashSet<&[u8]> = out.iter().map(RepoPath::as_bytes).collect();
+        assert!(out.len() <= 2);
+        for p in &input {
+            assert!(covered(&specs, p), "{p:?} not covered by {out:?}");
+        }
+        assert_eq!(
+            collapse(&input, 1),
+            None,
+            "only the root covers a/ and g.txt"
+        );
+    }
+
+    #[test]
+    fn coverage_is_by_whole_components() {
+        let specs: HashSet<&[u8]> = [&b"src/a"[..]].into_iter().collect();
+        assert!(covered(&specs, &RepoPath::from_bytes("src/a")));
+        assert!(covered(&specs, &RepoPath::from_bytes("src/a/x/y")));
+        assert!(!covered(&specs, &RepoPath::from_bytes("src/ab")));
+        assert!(!covered(&specs, &RepoPath::from_bytes("src")));
+    }
+
+    #[test]
+    fn overflow_and_gitignore_force_a_rescan() {
+        let dirs: HashMap<i32, RepoPath> = [(1, RepoPath::from_bytes("src"))].into();
+        let mut out = Collected::default();
+        record(&dirs, 1, ReadFlags::MODIFY, Some(b"a.rs"), &mut out);
+        assert_eq!(out.paths, paths(&["src/a.rs"]));
+        assert!(out.rescan.is_none());
+        record(&dirs, -1, ReadFlags::QUEUE_OVERFLOW, None, &mut out);
+        assert!(
+            out.rescan
+                .as_deref()
+                .is_some_and(|r| r.contains("overflow"))
+        );
+
+        let mut out = Collected::default();
+        record(
+            &dirs,
+            1,
+            ReadFlags::CLOSE_WRITE,
+            Some(b".gitignore"),
+            &mut out,
+        );
+        assert!(out.rescan.is_some());
+
+        let mut out = Collected::default();
+        record(&dirs, 7, ReadFlags::CREATE, Some(b"x"), &mut out);
+        assert!(out.rescan.is_some(), "an unknown watch cannot be trusted");
+    }
+}
