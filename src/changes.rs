@@ -360,6 +360,9 @@ fn changed_file(path: &str, digests: &FileDigests, before: Option<&FileDigests>)
     }
 }
 
+/// Above this many paths, `head_modes` lists the whole tree instead of passing pathspecs.
+const MAX_LS_TREE_PATHSPECS: usize = 256;
+
 /// Executable and symlink bits of paths in HEAD (`git ls-tree`), for the paths asked about.
 fn head_modes(
     repo: &Repo,
@@ -371,12 +374,22 @@ fn head_modes(
     if paths.is_empty() {
         return out;
     }
-    let mut args: Vec<String> = vec!["ls-tree".into(), "-z".into(), head.to_string(), "--".into()];
-    args.extend(
-        paths
-            .iter()
-            .filter_map(|(p, _)| p.to_str().map(str::to_string)),
-    );
+    // git matches every tree entry against every pathspec, and a long list can exceed the
+    // argument limit: past a few hundred paths, list the whole tree once and pick.
+    let many = paths.len() > MAX_LS_TREE_PATHSPECS;
+    let mut args: Vec<String> = vec!["ls-tree".into(), "-z".into()];
+    if many {
+        args.push("-r".into());
+    }
+    args.extend([head.to_string(), "--".into()]);
+    if !many {
+        args.extend(
+            paths
+                .iter()
+                .filter_map(|(p, _)| p.to_str().map(str::to_string)),
+        );
+    }
+    let wanted: std::collections::HashSet<&RepoPath> = paths.iter().map(|(p, _)| p).collect();
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let Ok(listing) = crate::git::run(&repo.root, &arg_refs) else {
         return out;
@@ -388,6 +401,9 @@ fn head_modes(
         };
         let mode = &record[..6.min(tab)];
         let path = RepoPath::from_bytes(&record[tab + 1..]);
+        if many && !wanted.contains(&path) {
+            continue;
+        }
         out.insert(path, (mode == b"100755", mode == b"120000"));
     }
     out

@@ -36,7 +36,8 @@ use crate::verify::VerifiedStatement;
 pub struct Attestation {
     /// `file:line`, `run <id>`, `note on <commit>`.
     pub location: String,
-    pub verified: VerifiedStatement,
+    /// Shared, not copied: a release gate holds thousands of these.
+    pub verified: std::sync::Arc<VerifiedStatement>,
     /// The codex-run predicate, or why it could not be read as one.
     pub view: Result<RunView, String>,
 }
@@ -281,7 +282,7 @@ fn check_subjects(
 }
 
 impl Attestation {
-    pub fn new(location: String, verified: VerifiedStatement) -> Attestation {
+    pub fn new(location: String, verified: std::sync::Arc<VerifiedStatement>) -> Attestation {
         let view = RunView::from_statement(&verified.statement);
         Attestation {
             location,

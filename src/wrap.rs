@@ -913,10 +913,14 @@ pub fn record(
         changes: changes.clone(),
         possibly_concurrent,
     };
+    // Asked once: each is a git process or two.
+    let remote = repo.remote_url();
+    let branch = repo.branch();
     let (external, internal, inputs, replay) = parameters(
         &opts,
         &plan,
         &repo,
+        (branch.clone(), remote.clone()),
         &before,
         codex.as_ref(),
         outcome,
@@ -929,8 +933,6 @@ pub fn record(
     let mut all_inputs = inputs;
     all_inputs.extend(starting_state.iter().cloned());
 
-    let remote = repo.remote_url();
-    let branch = repo.branch();
     let mut versions = BTreeMap::from([("codex-attest".to_string(), opts.tool_version.clone())]);
     if let Some(v) = codex
         .as_ref()
@@ -1149,6 +1151,7 @@ fn parameters(
     opts: &WrapOptions,
     plan: &Plan,
     repo: &Repo,
+    (branch, remote): (Option<String>, Option<String>),
     before: &Snapshot,
     codex: Option<&CodexPrep>,
     outcome: Outcome,
@@ -1184,8 +1187,8 @@ fn parameters(
         .collect();
     let git = GitState {
         commit: before.head.clone(),
-        branch: repo.branch(),
-        remote: repo.remote_url(),
+        branch,
+        remote,
         dirty: !before.dirty.is_empty(),
         uncommitted: before
             .dirty

@@ -126,7 +126,7 @@ struct Checked {
     explicit: bool,
     payload_type: String,
     line_digest: Sha256Digest,
-    result: Result<VerifiedStatement, EnvelopeFailure>,
+    result: Result<std::sync::Arc<VerifiedStatement>, EnvelopeFailure>,
 }
 
 #[derive(Serialize)]
@@ -348,7 +348,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
             explicit: f.explicit,
             payload_type: f.envelope.payload_type,
             line_digest,
-            result,
+            result: result.map(std::sync::Arc::new),
         });
     }
 
@@ -359,7 +359,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
     for c in &checked {
         match &c.result {
             Ok(verified) => attestations.push((
-                Attestation::new(c.location.clone(), verified.clone()),
+                Attestation::new(c.location.clone(), std::sync::Arc::clone(verified)),
                 c.explicit,
             )),
             Err(err) if !c.explicit => findings.push(Finding {
