@@ -649,15 +649,11 @@ fn codex_setup(root: &Path) -> CodexSetup {
         ("NO_PROXY".to_string(), "127.0.0.1,localhost".to_string()),
         ("no_proxy".to_string(), "127.0.0.1,localhost".to_string()),
     ];
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        env.push((var.to_string(), "http://127.0.0.1:9".to_string()));
+    for var in codex_attest::model_server::PROXY_VARS {
+        env.push((
+            var.to_string(),
+            codex_attest::model_server::CLOSED_PROXY.to_string(),
+        ));
     }
     let key = work.join("keys/bench");
     std::fs::create_dir_all(work.join("keys")).unwrap();
@@ -714,18 +710,9 @@ fn codex_run(setup: &CodexSetup, repo: &Path, wrapped: bool, extra: &[&str]) -> 
 
 fn git_status_time(repo: &Path) -> Duration {
     let mut cmd = Command::new("git");
-    cmd.args([
-        "-c",
-        "core.quotePath=false",
-        "status",
-        "--porcelain=v2",
-        "-z",
-        "--untracked-files=all",
-        "--no-renames",
-        "--ignore-submodules=none",
-    ])
-    .current_dir(repo)
-    .stdout(Stdio::null());
+    cmd.args(codex_attest::git::STATUS_ARGS)
+        .current_dir(repo)
+        .stdout(Stdio::null());
     time(|| run_ok(&mut cmd)).0
 }
 

@@ -17,6 +17,18 @@ use std::process::{Command, Stdio};
 use crate::digest::GitOid;
 
 /// A path relative to the repository root, as git prints it (raw bytes, `/`-separated).
+/// The `git status` that `wrap` takes its snapshots with (the benchmarks time the same one).
+pub const STATUS_ARGS: [&str; 8] = [
+    "-c",
+    "core.quotePath=false",
+    "status",
+    "--porcelain=v2",
+    "-z",
+    "--untracked-files=all",
+    "--no-renames",
+    "--ignore-submodules=none",
+];
+
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RepoPath(Vec<u8>);
 
@@ -200,16 +212,7 @@ impl Repo {
     /// `git status` of the whole work tree: changed tracked paths and untracked files (every
     /// file, not collapsed directories), ignored files left out.
     pub fn status(&self) -> Result<Status, GitError> {
-        let args = [
-            "-c",
-            "core.quotePath=false",
-            "status",
-            "--porcelain=v2",
-            "-z",
-            "--untracked-files=all",
-            "--no-renames",
-            "--ignore-submodules=none",
-        ];
+        let args = STATUS_ARGS;
         let out = run(&self.root, &args)?;
         parse_status(&out).map_err(|detail| GitError::Parse {
             args: args.join(" "),
@@ -221,20 +224,15 @@ impl Repo {
     /// literally: the same view as `status` for those paths, at the cost of reading the index and
     /// looking at those paths only.
     pub fn status_of(&self, paths: &[&OsStr]) -> Result<Status, GitError> {
-        let args = [
-            "--literal-pathspecs",
-            "-c",
-            "core.quotePath=false",
-            "status",
-            "--porcelain=v2",
-            "-z",
-            "--untracked-files=all",
-            "--no-renames",
-            "--ignore-submodules=none",
-            "--",
-        ];
+        let args = format!(
+            "--literal-pathspecs {} -- <{} paths>",
+            STATUS_ARGS.join(" "),
+            paths.len()
+        );
         let output = Command::new("git")
-            .args(args)
+            .arg("--literal-pathspecs")
+            .args(STATUS_ARGS)
+            .arg("--")
             .args(paths)
             .current_dir(&self.root)
             .stdin(Stdio::null())
@@ -242,14 +240,11 @@ impl Repo {
             .map_err(GitError::Spawn)?;
         if !output.status.success() {
             return Err(GitError::Failed {
-                args: args.join(" "),
+                args: args.clone(),
                 stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
             });
         }
-        parse_status(&output.stdout).map_err(|detail| GitError::Parse {
-            args: args.join(" "),
-            detail,
-        })
+        parse_status(&output.stdout).map_err(|detail| GitError::Parse { args, detail })
     }
 
     /// Paths that differ between two commits (`git diff --name-only`).

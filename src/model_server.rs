@@ -22,6 +22,18 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// The proxy variables that, pointed at a closed loopback port (`CLOSED_PROXY`), keep a Codex
+/// run talking to this endpoint from reaching anything else.
+pub const PROXY_VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+pub const CLOSED_PROXY: &str = "http://127.0.0.1:9";
+
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 

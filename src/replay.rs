@@ -357,15 +357,8 @@ pub fn replay(
             .env(REPLAY_KEY_ENV, "replay");
         if server.is_some() {
             // Recorded mode needs no network: anything but loopback fails fast.
-            for var in [
-                "HTTP_PROXY",
-                "HTTPS_PROXY",
-                "ALL_PROXY",
-                "http_proxy",
-                "https_proxy",
-                "all_proxy",
-            ] {
-                command.env(var, "http://127.0.0.1:9");
+            for var in crate::model_server::PROXY_VARS {
+                command.env(var, crate::model_server::CLOSED_PROXY);
             }
             command
                 .env("NO_PROXY", "127.0.0.1,localhost")

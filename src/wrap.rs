@@ -405,22 +405,7 @@ fn prepare_codex(
     warnings.extend(collected.warnings.iter().cloned());
     let mut pinned = Vec::new();
     for input in &collected.files {
-        let (digests, stored) = store.put_file_scrubbed(&input.path, scrubber)?;
-        pinned.push(StoredInput {
-            name: input.name.clone(),
-            kind: input.kind,
-            scope: input.scope.clone(),
-            sha256: digests.sha256,
-            git_blob: Some(digests.git_blob.clone()),
-            size: digests.size,
-            blob: Some(stored),
-            redacted: stored != digests.sha256,
-            git_status: None,
-            absent: false,
-            executable: false,
-            symlink: false,
-            annotations: BTreeMap::new(),
-        });
+        pinned.push(pin_input_file(store, scrubber, input, BTreeMap::new())?);
     }
     if let Some(bin) = &binary {
         let mut annotations = BTreeMap::new();
@@ -667,6 +652,31 @@ pub fn execute(
 }
 
 /// Step 3: computes the changes, builds the statement, signs it and stores the run.
+/// Stores an input file's content (secrets scrubbed) and describes it for the record.
+fn pin_input_file(
+    store: &Store,
+    scrubber: &Scrubber,
+    input: &inputs::InputFile,
+    annotations: BTreeMap<String, String>,
+) -> Result<StoredInput, WrapError> {
+    let (digests, stored) = store.put_file_scrubbed(&input.path, scrubber)?;
+    Ok(StoredInput {
+        name: input.name.clone(),
+        kind: input.kind,
+        scope: input.scope.clone(),
+        sha256: digests.sha256,
+        git_blob: Some(digests.git_blob.clone()),
+        size: digests.size,
+        blob: Some(stored),
+        redacted: stored != digests.sha256,
+        git_status: None,
+        absent: false,
+        executable: false,
+        symlink: false,
+        annotations,
+    })
+}
+
 /// Codex installs its bundled system skills (`$CODEX_HOME/skills/.system/`) when it starts in a
 /// fresh `CODEX_HOME`, after `prepare` resolved the inputs. Pins the ones that appeared during the
 /// run, as they were after it, so the record holds what Codex read (their content comes from the
@@ -698,24 +708,9 @@ fn pin_installed_skills(
     for input in now.files.iter().filter(|f| {
         f.kind == InputKind::Skill && f.path.starts_with(&system) && !known.contains(&f.name)
     }) {
-        let (digests, stored) = store.put_file_scrubbed(&input.path, scrubber)?;
-        let mut annotations = BTreeMap::new();
-        annotations.insert("installedBy".to_string(), "codex".to_string());
-        prep.inputs.push(StoredInput {
-            name: input.name.clone(),
-            kind: input.kind,
-            scope: input.scope.clone(),
-            sha256: digests.sha256,
-            git_blob: Some(digests.git_blob.clone()),
-            size: digests.size,
-            blob: Some(stored),
-            redacted: stored != digests.sha256,
-            git_status: None,
-            absent: false,
-            executable: false,
-            symlink: false,
-            annotations,
-        });
+        let annotations = BTreeMap::from([("installedBy".to_string(), "codex".to_string())]);
+        prep.inputs
+            .push(pin_input_file(store, scrubber, input, annotations)?);
         added += 1;
     }
     if added > 0 {

@@ -141,15 +141,8 @@ fn child_env(layout: &Layout, codex: &Path) -> Vec<(OsString, OsString)> {
         ("no_proxy".into(), "127.0.0.1,localhost".into()),
     ];
     // Anything that is not loopback goes to a closed port: the demo never reaches the network.
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        env.push((var.into(), "http://127.0.0.1:9".into()));
+    for var in codex_attest::model_server::PROXY_VARS {
+        env.push((var.into(), codex_attest::model_server::CLOSED_PROXY.into()));
     }
     for var in ["LANG", "LC_ALL", "TERM", "NO_COLOR", "COLUMNS"] {
         if let Some(value) = std::env::var_os(var) {

@@ -48,37 +48,58 @@ pub struct ModelTurn {
     pub usage: Option<Value>,
 }
 
+/// Calls `visit` with every `rollout-*.jsonl` file under `dir` (down to `sessions/YYYY/MM/DD`,
+/// without following symlinked directories) until it returns `true`.
+fn each_rollout(dir: PathBuf, visit: &mut dyn FnMut(&Path, &std::fs::DirEntry) -> bool) -> bool {
+    let mut stack = vec![(dir, 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && depth < 4 {
+                stack.push((path, depth + 1));
+            } else if kind.is_file()
+                && path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("rollout-") && n.ends_with(".jsonl"))
+                && visit(&path, &entry)
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Finds the rollout file of a thread under `codex_home`.
 pub fn find(codex_home: &Path, thread_id: &str) -> Option<PathBuf> {
     if thread_id.is_empty() || thread_id.contains(['/', '\\']) {
         return None;
     }
     let suffix = format!("-{thread_id}.jsonl");
+    let mut found = None;
     for top in ["sessions", "archived_sessions"] {
-        let mut stack = vec![(codex_home.join(top), 0usize)];
-        while let Some((dir, depth)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let Ok(kind) = entry.file_type() else {
-                    continue;
-                };
-                if kind.is_dir() && depth < 4 {
-                    stack.push((path, depth + 1));
-                } else if kind.is_file()
-                    && path
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("rollout-") && n.ends_with(&suffix))
-                {
-                    return Some(path);
-                }
+        let hit = each_rollout(codex_home.join(top), &mut |path, _| {
+            let matches = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(&suffix));
+            if matches {
+                found = Some(path.to_path_buf());
             }
+            matches
+        });
+        if hit {
+            break;
         }
     }
-    None
+    found
 }
 
 /// What a search for a run's rollout by time and directory found.
@@ -96,30 +117,16 @@ pub enum Found {
 /// started in `cwd`. Exactly one such file is the run's; more are ambiguous and yield nothing.
 pub fn find_started_since(codex_home: &Path, since: std::time::SystemTime, cwd: &Path) -> Found {
     let mut found = Vec::new();
-    let mut stack = vec![(codex_home.join("sessions"), 0usize)];
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = entry.metadata() else {
-                continue;
-            };
-            if meta.is_dir() && depth < 4 {
-                stack.push((path, depth + 1));
-                continue;
-            }
-            let is_rollout = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("rollout-") && n.ends_with(".jsonl"));
-            let recent = meta.modified().is_ok_and(|m| m >= since);
-            if meta.is_file() && is_rollout && recent && exec_thread_in(&path, cwd, since) {
-                found.push(path);
-            }
+    each_rollout(codex_home.join("sessions"), &mut |path, entry| {
+        let recent = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m >= since);
+        if recent && exec_thread_in(path, cwd, since) {
+            found.push(path.to_path_buf());
         }
-    }
+        false
+    });
     match found.len() {
         0 => Found::None,
         1 => Found::One(found.remove(0)),
