@@ -113,7 +113,7 @@ impl TestEnv {
     pub fn outside_key(&self, name: &str) -> String {
         let dir = tempfile::Builder::new()
             .prefix("keys-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .tempdir_in(outside_codex_scope())
             .unwrap()
             .keep();
         let dest = dir.join(name);
@@ -239,6 +239,31 @@ impl fmt::Display for CommandOutput {
 }
 
 /// A path inside the repository.
+/// A directory Codex's workspace-write sandbox cannot write (not under /tmp or $TMPDIR): the
+/// target directory's tmp/, unless the checkout itself lives in /tmp (CI clones often do), then
+/// /var/tmp.
+fn outside_codex_scope() -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from);
+    let inside = |dir: &Path| {
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        dir.starts_with("/tmp")
+            || tmpdir
+                .as_ref()
+                .is_some_and(|t| dir.starts_with(t.canonicalize().unwrap_or_else(|_| t.clone())))
+    };
+    if !inside(&target) {
+        return target;
+    }
+    let dir = PathBuf::from("/var/tmp/codex-attest-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(
+        !inside(&dir),
+        "no directory outside /tmp and $TMPDIR for test keys"
+    );
+    dir
+}
+
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
