@@ -102,12 +102,12 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<Outcome> {
     let mut results = Vec::new();
     for (what, path, text) in files {
         let outcome = match text {
-            _ if path.exists() => "kept".to_string(),
+            _ if path.exists() => FileResult::Kept,
             Ok(text) => {
                 write_new(&path, &text)?;
-                "written".to_string()
+                FileResult::Written
             }
-            Err(reason) => format!("skipped: {reason}"),
+            Err(reason) => FileResult::Skipped(reason),
         };
         results.push((what, path, outcome));
     }
@@ -116,9 +116,10 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<Outcome> {
         Format::Json => {
             let mut out = String::new();
             for (what, path, outcome) in &results {
-                let (state, reason) = match outcome.split_once(": ") {
-                    Some((state, reason)) => (state, Some(reason)),
-                    None => (outcome.as_str(), None),
+                let (state, reason) = match outcome {
+                    FileResult::Written => ("written", None),
+                    FileResult::Kept => ("kept", None),
+                    FileResult::Skipped(reason) => ("skipped", Some(reason)),
                 };
                 out.push_str(&format!(
                     "{}\n",
@@ -129,22 +130,32 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<Outcome> {
         }
         Format::Human => {
             for (what, path, outcome) in &results {
-                let line = match outcome.as_str() {
-                    "written" => format!("wrote {} ({what})", path.display()),
-                    "kept" => format!(
+                let line = match outcome {
+                    FileResult::Written => format!("wrote {} ({what})", path.display()),
+                    FileResult::Kept => format!(
                         "kept existing {} ({what}; remove it to write a fresh one)",
                         path.display()
                     ),
-                    other => format!("{what}: {other}"),
+                    FileResult::Skipped(reason) => format!("{what}: skipped: {reason}"),
                 };
                 status(ctx, &line);
             }
-            if results.iter().any(|(_, _, o)| o == "written") {
+            if results.iter().any(|(_, _, o)| *o == FileResult::Written) {
                 status(ctx, NEXT_STEPS);
             }
         }
     }
     Ok(Outcome::Success)
+}
+
+/// What happened to one file.
+#[derive(Debug, PartialEq, Eq)]
+enum FileResult {
+    Written,
+    /// It existed: never overwritten.
+    Kept,
+    /// It could not be produced here (e.g. the lock without codex), with why.
+    Skipped(String),
 }
 
 const NEXT_STEPS: &str = "\
