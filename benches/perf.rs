@@ -658,8 +658,17 @@ fn codex_setup(root: &Path) -> CodexSetup {
             codex_attest::model_server::CLOSED_PROXY.to_string(),
         ));
     }
-    let key = work.join("keys/bench");
-    std::fs::create_dir_all(work.join("keys")).unwrap();
+    // The signing key must lie outside what Codex's sandbox can write (wrap refuses it
+    // otherwise): not under /tmp, which is where a checkout in /tmp puts target/.
+    let keys = if work.starts_with("/tmp") {
+        std::path::PathBuf::from("/var/tmp/codex-attest-bench-keys")
+    } else {
+        work.join("keys")
+    };
+    let key = keys.join("bench");
+    let _ = std::fs::remove_file(key.with_extension("key"));
+    let _ = std::fs::remove_file(key.with_extension("pub"));
+    std::fs::create_dir_all(&keys).unwrap();
     run_ok(
         Command::new(WRAP_BIN)
             .args(["keygen", "--out"])
