@@ -8,7 +8,7 @@ use codex_attest::envelope_file::{parse_envelope_lines, read_envelope_file};
 use codex_attest::sigstore::Bundle;
 use codex_attest::sigstore::bundle::Material;
 
-use super::{Ctx, Outcome, hint, print_stdout, status, usage_error};
+use super::{Ctx, Outcome, hint, status, usage_error};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -102,10 +102,7 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<Outcome> {
         }
     };
     let text = bundle.to_json_pretty();
-    match &args.output {
-        None => print_stdout(&text)?,
-        Some(path) => super::write_file_atomically(path, text.as_bytes(), args.force)?,
-    }
+    super::emit(args.output.as_deref(), &text, args.force)?;
     status(
         ctx,
         &format!(

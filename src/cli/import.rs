@@ -8,7 +8,7 @@ use codex_attest::dsse::decode_base64;
 use codex_attest::envelope_file::read_envelope_file;
 use codex_attest::sigstore::bundle::Material;
 
-use super::{Ctx, Outcome, hint, print_stdout, status, usage_error};
+use super::{Ctx, Outcome, hint, status, usage_error};
 
 /// Read Sigstore bundles back: print their DSSE envelopes as .intoto.jsonl, or attach them to a run
 #[derive(Debug, clap::Args)]
@@ -114,10 +114,7 @@ pub fn run(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<Outcome> {
         text.push_str(&bundle.envelope().to_json_line());
         text.push('\n');
     }
-    match &args.output {
-        None => print_stdout(&text)?,
-        Some(path) => super::write_file_atomically(path, text.as_bytes(), args.force)?,
-    }
+    super::emit(args.output.as_deref(), &text, args.force)?;
     if keyless > 0 {
         status(
             ctx,

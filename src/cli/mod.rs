@@ -422,6 +422,14 @@ pub fn load_public_key(path: &Path) -> anyhow::Result<PublicKey> {
     })
 }
 
+/// A command's result: to FILE (atomically; replacing it only with `force`), or to stdout.
+pub fn emit(output: Option<&Path>, text: &str, force: bool) -> anyhow::Result<()> {
+    match output {
+        None => print_stdout(text),
+        Some(path) => write_file_atomically(path, text.as_bytes(), force),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees half a file. Refuses to replace an existing file unless `overwrite`.
 pub fn write_file_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> anyhow::Result<()> {

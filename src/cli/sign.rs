@@ -97,10 +97,7 @@ pub fn run(ctx: &Ctx, args: SignArgs) -> anyhow::Result<Outcome> {
         if let Some((store, run)) = &stored_run {
             store.put_bundle(&run.id, text.as_bytes())?;
         }
-        match &args.output {
-            None => print_stdout(&text)?,
-            Some(path) => super::write_file_atomically(path, text.as_bytes(), args.force)?,
-        }
+        super::emit(args.output.as_deref(), &text, args.force)?;
         status(
             ctx,
             &format!(
