@@ -43,15 +43,8 @@ impl CodexWorld {
         );
         env.set_env("CODEX_HOME", &env.path("codex_home").display().to_string());
         env.set_env("LOCAL_MODEL_KEY", PROVIDER_KEY);
-        for var in [
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "all_proxy",
-        ] {
-            env.set_env(var, "http://127.0.0.1:9");
+        for var in codex_attest::model_server::PROXY_VARS {
+            env.set_env(var, codex_attest::model_server::CLOSED_PROXY);
         }
         env.set_env("NO_PROXY", "127.0.0.1,localhost");
         env.set_env("no_proxy", "127.0.0.1,localhost");
