@@ -242,12 +242,18 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CODEX_ATTEST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .without_time()
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // From -vv on, every line carries the time since start: the phases of a run can be timed.
+    let _ = if verbose >= 2 {
+        builder
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
 /// Prints an error chain on one line, then any hints, and returns exit status 2.
