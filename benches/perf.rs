@@ -7,6 +7,7 @@
 //! cargo bench --bench perf -- --smoke      # tiny sizes, no thresholds
 //! cargo test --all-targets                 # runs the smoke mode too (no `--bench` argument)
 //! cargo bench --bench perf -- --only wrap,verify --runs 7
+//! cargo bench --bench perf -- --only wrap --changes 1 --trace   # print the phases of each run
 //! ```
 //!
 //! Groups: `hash` (FileDigests against `sha256sum`), `verify` (against Python securesystemslib),
@@ -42,6 +43,8 @@ struct Opts {
     changes: Vec<usize>,
     envelopes: usize,
     jsonl_mib: usize,
+    /// Print the timed phases (`-vv`) of each wrapped run.
+    trace: bool,
 }
 
 impl Opts {
@@ -61,6 +64,7 @@ impl Opts {
                 changes: vec![1, 10],
                 envelopes: 200,
                 jsonl_mib: 8,
+                trace: false,
             }
         } else {
             Opts {
@@ -73,6 +77,7 @@ impl Opts {
                 changes: vec![1, 100, 10_000],
                 envelopes: 10_000,
                 jsonl_mib: 1024,
+                trace: false,
             }
         };
         let mut it = args.iter();
@@ -81,6 +86,7 @@ impl Opts {
             match arg.as_str() {
                 "--only" => opts.only = Some(value().split(',').map(str::to_string).collect()),
                 "--runs" => opts.runs = value().parse().expect("--runs N"),
+                "--trace" => opts.trace = true,
                 "--files" => opts.files = value().parse().expect("--files N"),
                 // 0 skips the smaller repository of the flatness check.
                 "--small-files" => opts.small_files = value().parse().expect("--small-files N"),
@@ -685,19 +691,35 @@ fn codex_setup(root: &Path) -> CodexSetup {
 }
 
 /// Runs `codex exec` (through `wrap` when `wrapped`) in `repo`; returns the wall time.
-fn codex_run(setup: &CodexSetup, repo: &Path, wrapped: bool, extra: &[&str]) -> Duration {
-    let mut cmd = if wrapped {
-        let mut c = Command::new(WRAP_BIN);
-        c.arg("wrap")
-            .arg("--key")
-            .arg(&setup.key)
-            .args(extra)
-            .arg("--");
-        c.arg("codex");
+fn codex_run(
+    setup: &CodexSetup,
+    repo: &Path,
+    wrapped: bool,
+    extra: &[&str],
+    trace: bool,
+) -> Duration {
+    // With --trace, /usr/bin/time reports the CPU each side used (on stderr, with the phases).
+    let mut cmd = if trace {
+        let mut c = Command::new("/usr/bin/time");
+        c.args(["-f", "cpu: user %U s, system %S s, wall %e s"]);
+        c.arg(if wrapped { WRAP_BIN } else { "codex" });
         c
+    } else if wrapped {
+        Command::new(WRAP_BIN)
     } else {
         Command::new("codex")
     };
+    if wrapped {
+        if trace {
+            cmd.arg("-vv");
+        }
+        cmd.arg("wrap")
+            .arg("--key")
+            .arg(&setup.key)
+            .args(extra)
+            .arg("--")
+            .arg("codex");
+    }
     cmd.args([
         "exec",
         "--json",
@@ -717,6 +739,14 @@ fn codex_run(setup: &CodexSetup, repo: &Path, wrapped: bool, extra: &[&str]) -> 
         "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if trace {
+        let side = if wrapped { "wrap" } else { "codex alone" };
+        for line in String::from_utf8_lossy(&out.stderr).lines() {
+            if line.contains("DEBUG") || line.starts_with("cpu: ") {
+                eprintln!("    {side}: {line}");
+            }
+        }
+    }
     elapsed
 }
 
@@ -777,8 +807,8 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
         let repo = fixture(root, files, opts.ignored_mb);
         // Warm-up: one run of each, not counted (Codex's first start, page cache).
         std::fs::write(setup.work.join("list"), "").unwrap();
-        codex_run(&setup, &repo, false, &[]);
-        codex_run(&setup, &repo, true, &[]);
+        codex_run(&setup, &repo, false, &[], false);
+        codex_run(&setup, &repo, true, &[], false);
         let mut status = Vec::new();
         for _ in 0..opts.runs.max(3) {
             status.push(git_status_time(&repo));
@@ -811,13 +841,13 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
                     reset(&repo);
                     // Alternate the order so drift in machine load hits both sides.
                     if i % 2 == 0 {
-                        alone.push(codex_run(&setup, &repo, false, &[]));
+                        alone.push(codex_run(&setup, &repo, false, &[], opts.trace));
                         reset(&repo);
-                        wrapped.push(codex_run(&setup, &repo, true, extra));
+                        wrapped.push(codex_run(&setup, &repo, true, extra, opts.trace));
                     } else {
-                        wrapped.push(codex_run(&setup, &repo, true, extra));
+                        wrapped.push(codex_run(&setup, &repo, true, extra, opts.trace));
                         reset(&repo);
-                        alone.push(codex_run(&setup, &repo, false, &[]));
+                        alone.push(codex_run(&setup, &repo, false, &[], opts.trace));
                     }
                 }
                 reset(&repo);
