@@ -1,11 +1,18 @@
 //! Watching the work tree during a run, so the end of `wrap` needs no second full `git status`.
 //!
-//! Before the starting snapshot, every directory git does not ignore gets an inotify watch:
-//! the directories holding tracked files (from the index), and every untracked directory that
-//! `git check-ignore` does not ignore, level by level. Ignored directories are never walked or
-//! watched; they are handed back so the ending status re-examines them (git decides again, so a
-//! directory that stopped being ignored during the run is still seen). A background thread drains
-//! the events while the command runs.
+//! Every directory git does not ignore gets an inotify watch: the directories holding tracked
+//! files (from the index), and every untracked directory that `git check-ignore` does not ignore,
+//! level by level. Ignored directories are never walked or watched; they are handed back so the
+//! ending status re-examines them (git decides again, so a directory that stopped being ignored
+//! during the run is still seen). The walk runs on a background thread while git takes the
+//! starting snapshot, then the same thread drains the events while the command runs.
+//!
+//! What is guaranteed: `wrap` starts the command only after [`TreeWatch::ready`], so every
+//! change the command (and anything it starts) makes is reported. A change another process
+//! makes while `wrap` itself starts up (the time of one `git status`) is seen by the starting
+//! snapshot or by the watch, or by neither if it lands in a directory after git read it and
+//! before its watch was added: it is then missing from the record, which names only changes
+//! the run could have made (a release gate still finds the file changed and not attested).
 //!
 //! At the end, the touched paths (files named by events, directories created, deleted or moved,
 //! recursively) are the only places the ending `git status` needs to look. Whenever the watch
@@ -37,13 +44,11 @@ pub struct TreeWatch {
     stop: Arc<AtomicBool>,
     /// Written by `finish` to wake the thread at once.
     wake: Arc<OwnedFd>,
+    /// Told once the set-up is done (or failed).
+    ready: Option<std::sync::mpsc::Receiver<Result<usize, WatchError>>>,
     thread: Option<JoinHandle<Collected>>,
-    /// Ignored directories that were not watched; re-examined at the end.
-    skipped: Vec<RepoPath>,
     exclude: PathBuf,
     exclude_before: Option<FileId>,
-    /// Directories watched.
-    pub watched: usize,
 }
 
 /// Where the run may have changed something.
@@ -93,44 +98,13 @@ const MASK: WatchFlags = WatchFlags::MODIFY
     .union(WatchFlags::DONT_FOLLOW);
 
 impl TreeWatch {
-    /// Watches every directory of the work tree that git does not ignore. Call it before the
-    /// starting snapshot: a change after this returns is reported.
-    pub fn start(repo: &Repo) -> Result<TreeWatch, WatchError> {
+    /// Starts setting up a watch over every directory of the work tree that git does not
+    /// ignore, on a background thread. Call it just before the starting snapshot, and
+    /// [`TreeWatch::ready`] before the command starts. `hold` delays the set-up (tests of the
+    /// hand-over use it; `wrap` passes zero).
+    pub fn start(repo: &Repo, hold: std::time::Duration) -> Result<TreeWatch, WatchError> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
             .map_err(|e| WatchError::Setup(e.into()))?;
-        let tracked = tracked_dirs(repo)?;
-        let mut dirs: HashMap<i32, RepoPath> = HashMap::new();
-        let mut skipped = Vec::new();
-        let mut lost = BTreeSet::new();
-
-        // Directories with tracked files first (git walks them whatever the ignore rules say),
-        // collecting the untracked directories found next to them.
-        let mut untracked = Vec::new();
-        let mut queue = vec![Vec::new()];
-        while let Some(dir) = queue.pop() {
-            for sub in watch_and_list(repo, &fd, &dir, &mut dirs, &mut lost)? {
-                if tracked.contains(&sub) {
-                    queue.push(sub);
-                } else {
-                    untracked.push(sub);
-                }
-            }
-        }
-        // Untracked directories, level by level: watched unless git ignores them.
-        while !untracked.is_empty() {
-            let ignored = check_ignore(repo, &untracked)?;
-            let mut next = Vec::new();
-            for dir in untracked {
-                if ignored.contains(&dir) {
-                    skipped.push(RepoPath::from_bytes(dir));
-                } else {
-                    next.extend(watch_and_list(repo, &fd, &dir, &mut dirs, &mut lost)?);
-                }
-            }
-            untracked = next;
-        }
-
-        let watched = dirs.len();
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(
             rustix::event::eventfd(
@@ -139,28 +113,64 @@ impl TreeWatch {
             )
             .map_err(|e| WatchError::Setup(e.into()))?,
         );
+        let (ready_tx, ready) = std::sync::mpsc::channel();
         let thread = {
             let stop = Arc::clone(&stop);
             let wake = Arc::clone(&wake);
+            let repo = repo.clone();
             std::thread::spawn(move || {
-                let mut collected = Collected {
-                    paths: lost,
-                    rescan: None,
-                };
-                drain(&fd, &wake, &dirs, &stop, &mut collected);
-                collected
+                std::thread::sleep(hold);
+                let began = std::time::Instant::now();
+                match set_up(&repo, &fd) {
+                    Ok(SetUp {
+                        dirs,
+                        mut paths,
+                        skipped,
+                    }) => {
+                        tracing::debug!(
+                            directories = dirs.len(),
+                            ms = began.elapsed().as_millis() as u64,
+                            "change detection: watching"
+                        );
+                        let _ = ready_tx.send(Ok(dirs.len()));
+                        paths.extend(skipped);
+                        let mut collected = Collected {
+                            paths,
+                            rescan: None,
+                        };
+                        drain(&fd, &wake, &dirs, &stop, &mut collected);
+                        collected
+                    }
+                    Err(err) => {
+                        let reason = err.to_string();
+                        let _ = ready_tx.send(Err(err));
+                        Collected {
+                            paths: BTreeSet::new(),
+                            rescan: Some(reason),
+                        }
+                    }
+                }
             })
         };
         let exclude = repo.common_dir.join("info").join("exclude");
         Ok(TreeWatch {
             stop,
             wake,
+            ready: Some(ready),
             thread: Some(thread),
-            skipped,
             exclude_before: file_id(&exclude),
             exclude,
-            watched,
         })
+    }
+
+    /// Waits until every directory is watched; returns how many are. Call it before the
+    /// command starts: from then on, every change the command makes is reported.
+    pub fn ready(&mut self) -> Result<usize, WatchError> {
+        let lost = || WatchError::Setup(std::io::Error::other("the watch thread failed"));
+        match self.ready.take() {
+            Some(rx) => rx.recv().map_err(|_| lost())?,
+            None => Err(lost()),
+        }
     }
 
     /// Stops watching and says where the run may have changed something. Call it after the
@@ -178,9 +188,7 @@ impl TreeWatch {
         if file_id(&self.exclude) != self.exclude_before {
             return Touched::Rescan("the repository's info/exclude changed".to_string());
         }
-        let mut paths = collected.paths;
-        paths.extend(std::mem::take(&mut self.skipped));
-        Touched::Paths(paths)
+        Touched::Paths(collected.paths)
     }
 }
 
@@ -190,6 +198,55 @@ impl Drop for TreeWatch {
         self.stop.store(true, Ordering::SeqCst);
         let _ = rustix::io::write(&*self.wake, &1u64.to_ne_bytes());
     }
+}
+
+/// The watch, set up.
+struct SetUp {
+    /// Watched directories by watch descriptor.
+    dirs: HashMap<i32, RepoPath>,
+    /// Directories gone or replaced while the walk ran: the ending status looks at them whole.
+    paths: BTreeSet<RepoPath>,
+    /// Ignored directories, not watched: re-examined at the end.
+    skipped: Vec<RepoPath>,
+}
+
+fn set_up(repo: &Repo, fd: &OwnedFd) -> Result<SetUp, WatchError> {
+    let tracked = tracked_dirs(repo)?;
+    let mut dirs: HashMap<i32, RepoPath> = HashMap::new();
+    let mut lost = BTreeSet::new();
+    // Directories with tracked files first (git walks them whatever the ignore rules say),
+    // collecting the untracked directories found next to them. One thread: the walk shares
+    // the machine with the starting `git status`, which uses every core.
+    let mut untracked = Vec::new();
+    let mut queue = vec![Vec::new()];
+    while let Some(dir) = queue.pop() {
+        for sub in watch_and_list(repo, fd, &dir, &mut dirs, &mut lost)? {
+            if tracked.contains(&sub) {
+                queue.push(sub);
+            } else {
+                untracked.push(sub);
+            }
+        }
+    }
+    let mut skipped = Vec::new();
+    // Untracked directories, level by level: watched unless git ignores them.
+    while !untracked.is_empty() {
+        let ignored = check_ignore(repo, &untracked)?;
+        let mut next = Vec::new();
+        for dir in untracked {
+            if ignored.contains(&dir) {
+                skipped.push(RepoPath::from_bytes(dir));
+            } else {
+                next.extend(watch_and_list(repo, fd, &dir, &mut dirs, &mut lost)?);
+            }
+        }
+        untracked = next;
+    }
+    Ok(SetUp {
+        dirs,
+        paths: lost,
+        skipped,
+    })
 }
 
 fn file_id(path: &std::path::Path) -> Option<FileId> {

@@ -84,6 +84,9 @@ pub enum ChangeDetection {
     FullRescan,
     /// For tests of the fallback: watch, then fall back as if the event queue had overflowed.
     WatchThenForcedRescan,
+    /// For tests of the hand-over: watch, with the set-up held back, so a command started
+    /// before the watch is complete would go unseen.
+    WatchWithSlowSetUp,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -287,15 +290,19 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         Plan::Generic => None,
     };
 
-    // The watch starts before the starting snapshot, so any change after the snapshot is seen.
+    // The watch is set up on another thread while git takes the starting snapshot, and is
+    // complete before the command starts (see watch.rs for what that guarantees).
     let watch = match opts.change_detection {
         ChangeDetection::FullRescan => None,
-        ChangeDetection::Watch | ChangeDetection::WatchThenForcedRescan => {
-            match TreeWatch::start(&repo) {
-                Ok(w) => {
-                    tracing::debug!(directories = w.watched, "change detection: watching");
-                    Some(w)
-                }
+        ChangeDetection::Watch
+        | ChangeDetection::WatchThenForcedRescan
+        | ChangeDetection::WatchWithSlowSetUp => {
+            let hold = match opts.change_detection {
+                ChangeDetection::WatchWithSlowSetUp => std::time::Duration::from_millis(500),
+                _ => std::time::Duration::ZERO,
+            };
+            match TreeWatch::start(&repo, hold) {
+                Ok(w) => Some(w),
                 Err(err) => {
                     tracing::debug!("change detection: full rescan ({err})");
                     None
@@ -314,6 +321,14 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         };
         changes::snapshot(&repo, &mut hash)?
     };
+    tracing::debug!(dirty = before.dirty.len(), "phase: starting snapshot taken");
+    let watch = watch.and_then(|mut w| match w.ready() {
+        Ok(_) => Some(w),
+        Err(err) => {
+            tracing::debug!("change detection: full rescan ({err})");
+            None
+        }
+    });
     let mut warnings = before.warnings.clone();
     // Symlinks are not read through the hasher: store their targets as blobs too.
     for (path, dirty) in &before.dirty {
@@ -357,6 +372,7 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
             None
         }
     };
+    tracing::debug!("phase: prepared");
     Ok(Prepared {
         opts,
         plan,
@@ -612,6 +628,7 @@ pub fn execute(
     let capture_events = matches!(&prepared.plan, Plan::CodexExec(exec) if exec.json);
     let started_on = clock.now();
     let spawned_at = std::time::SystemTime::now();
+    tracing::debug!("phase: starting the command");
     if !capture_events {
         let outcome = supervise::run(spec, None)?;
         let finished_on = clock.now();
@@ -726,6 +743,7 @@ pub fn record(
     executed: Executed,
     signers: &[&PrivateKey],
 ) -> Result<RecordedRun, WrapError> {
+    tracing::debug!(status = ?executed.outcome.exit_code, "phase: the command exited");
     let Prepared {
         opts,
         plan,
@@ -775,6 +793,7 @@ pub fn record(
             None => changes::snapshot(&repo, &mut hash)?,
         }
     };
+    tracing::debug!("phase: ending snapshot taken");
     let change_set = changes::compare(&repo, &before, &after)?;
     warnings.extend(change_set.warnings.iter().cloned());
     let changes = change_set.changes;
@@ -996,6 +1015,7 @@ pub fn record(
         Some(envelope.to_json_line())
     };
     let envelope_file = envelope_line.as_ref().map(|l| format!("{l}\n"));
+    tracing::debug!("phase: statement built and signed");
     let dir = store.put_run(
         &opts.run_id,
         &RunFiles {
@@ -1004,6 +1024,7 @@ pub fn record(
             envelope_lines: envelope_file.as_deref().map(str::as_bytes),
         },
     )?;
+    tracing::debug!("phase: run stored");
     Ok(RecordedRun {
         id: opts.run_id,
         dir,

@@ -240,6 +240,9 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
         } else if std::env::var_os("CODEX_ATTEST_TEST_FORCE_RESCAN").is_some() {
             // Tests of the fallback path only: watch, then behave as after a queue overflow.
             wrap::ChangeDetection::WatchThenForcedRescan
+        } else if std::env::var_os("CODEX_ATTEST_TEST_SLOW_WATCH").is_some() {
+            // Tests of the hand-over only: the watch's set-up is held back half a second.
+            wrap::ChangeDetection::WatchWithSlowSetUp
         } else {
             wrap::ChangeDetection::Watch
         },

@@ -1124,6 +1124,48 @@ fn the_watch_records_new_directories_renames_and_deletions_and_skips_ignored_pat
 }
 
 #[test]
+fn a_command_that_writes_the_moment_it_starts_is_fully_seen() {
+    // The watch is set up while git takes the starting snapshot, and the command starts only
+    // once it is complete: a command that writes at once, all over a wide tree, is fully seen,
+    // even when the set-up is held back (half a second) until well after the snapshot.
+    let mut world = CodexWorld::new(vec![]);
+    world.env.set_env("CODEX_ATTEST_LOG", "codex_attest=debug");
+    world.env.set_env("CODEX_ATTEST_TEST_SLOW_WATCH", "1");
+    let files: Vec<String> = (0..400)
+        .map(|i| format!("t/d{}/e{i}/f.txt", i % 20))
+        .collect();
+    for f in &files {
+        world.env.write(&format!("repo/{f}"), "x\n");
+    }
+    world.env.git("repo", &["add", "t"]);
+    world.env.git("repo", &["commit", "-q", "-m", "wide"]);
+    let out = world.run_in(
+        "repo",
+        &[
+            "wrap",
+            "--",
+            "sh",
+            "-c",
+            "for f in t/*/*/f.txt; do echo y >> \"$f\"; done; echo new > t/d3/new.txt",
+        ],
+        None,
+    );
+    assert_eq!(out.status, 0, "{out}");
+    assert!(
+        out.stderr.contains("change detection: watched paths only"),
+        "the watch was used: {out}"
+    );
+    let shown = world.show(&CodexWorld::run_id(&out));
+    let mut expected = files.clone();
+    expected.push("t/d3/new.txt".to_string());
+    expected.sort();
+    assert_eq!(
+        subjects(&shown).keys().cloned().collect::<Vec<_>>(),
+        expected
+    );
+}
+
+#[test]
 fn editing_a_gitignore_during_the_run_falls_back_to_a_full_status() {
     // The run un-ignores build/: what appears there is then recorded, as a full status sees it.
     let mut world = CodexWorld::new(vec![
