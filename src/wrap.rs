@@ -118,6 +118,8 @@ pub struct Prepared {
     warnings: Vec<String>,
     not_recorded: Vec<String>,
     watch: Option<TreeWatch>,
+    /// The branch and the remote URL, asked of git on a thread while the command runs.
+    branch_and_remote: std::thread::JoinHandle<(Option<String>, Option<String>)>,
 }
 
 struct CodexPrep {
@@ -372,6 +374,12 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
             None
         }
     };
+    // The branch and the remote as the run starts (with the starting commit), asked of git on a
+    // thread: three git processes fewer after the command.
+    let branch_and_remote = {
+        let repo = repo.clone();
+        std::thread::spawn(move || (repo.branch(), repo.remote_url()))
+    };
     tracing::debug!("phase: prepared");
     Ok(Prepared {
         opts,
@@ -385,6 +393,7 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         warnings,
         not_recorded,
         watch,
+        branch_and_remote,
     })
 }
 
@@ -756,6 +765,7 @@ pub fn record(
         mut warnings,
         not_recorded,
         watch,
+        branch_and_remote,
     } = prepared;
     let codex = match codex {
         Some(mut prep) => {
@@ -927,9 +937,9 @@ pub fn record(
         changes: changes.clone(),
         possibly_concurrent,
     };
-    // Asked once: each is a git process or two.
-    let remote = repo.remote_url();
-    let branch = repo.branch();
+    let (branch, remote) = branch_and_remote
+        .join()
+        .unwrap_or_else(|_| (repo.branch(), repo.remote_url()));
     let (external, internal, inputs, replay) = parameters(
         &opts,
         &plan,
