@@ -72,7 +72,7 @@ pub fn snapshot(repo: &Repo, hash: &mut Hasher) -> Result<Snapshot, GitError> {
 /// Most pathspecs handed to one `git status`. git matches every index entry against every
 /// pathspec: on 100,000 files, 1 path costs 20 ms, 16 cost 49 ms, 32 cost 82 ms and 64 cost
 /// 163 ms, as much as the full status (BENCHMARKS.md). Past this, paths are replaced by their
-/// directories, and by the full status when only the root would cover them.
+/// directories, and by the full status when those are still too many.
 const MAX_PATHSPECS: usize = 40;
 
 /// Takes the ending snapshot when a watch says where the run may have changed something: `git
