@@ -72,7 +72,7 @@ pub struct GlobalArgs {
     /// Print only results and errors
     #[arg(short, long, global = true, display_order = 901)]
     pub quiet: bool,
-    /// Print more about what is happening (repeat for more)
+    /// Print more about what is happening (-vv: every step, timed)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 902)]
     pub verbose: u8,
     /// Use private keys that other users can read (refused by default)
