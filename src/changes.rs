@@ -53,7 +53,8 @@ pub struct Snapshot {
 }
 
 /// How to read a file's content: hash it, and usually store it too.
-pub type Hasher<'a> = dyn FnMut(&Path) -> std::io::Result<FileDigests> + 'a;
+/// Called from several threads at once (files are read on every core).
+pub type Hasher<'a> = dyn Fn(&Path) -> std::io::Result<FileDigests> + Sync + 'a;
 
 /// The result of comparing two snapshots.
 #[derive(Clone, Debug, Default)]
@@ -63,7 +64,7 @@ pub struct ChangeSet {
 }
 
 /// Takes a snapshot: `git status`, then the content of every dirty path.
-pub fn snapshot(repo: &Repo, hash: &mut Hasher) -> Result<Snapshot, GitError> {
+pub fn snapshot(repo: &Repo, hash: &Hasher) -> Result<Snapshot, GitError> {
     let head = repo.head()?;
     let status = repo.status()?;
     Ok(from_status(repo, head, status, hash))
@@ -83,7 +84,7 @@ pub fn snapshot_touched(
     repo: &Repo,
     before: &Snapshot,
     touched: &BTreeSet<RepoPath>,
-    hash: &mut Hasher,
+    hash: &Hasher,
 ) -> Result<Snapshot, GitError> {
     let head = repo.head()?;
     if head != before.head {
@@ -119,12 +120,14 @@ fn from_status(
     repo: &Repo,
     head: Option<GitOid>,
     status: crate::git::Status,
-    hash: &mut Hasher,
+    hash: &Hasher,
 ) -> Snapshot {
     let mut snap = Snapshot {
         head,
         ..Default::default()
     };
+    // The paths whose content is read, in order; read on every core.
+    let mut present: Vec<(RepoPath, [u8; 2], Option<GitOid>)> = Vec::new();
     for entry in status.entries {
         match entry {
             StatusEntry::Changed {
@@ -141,20 +144,9 @@ fn from_status(
                     ));
                     continue;
                 }
-                let state = read_state(&path.under(&repo.root), hash);
-                snap.dirty.insert(path, DirtyPath { xy, head, state });
+                present.push((path, xy, head));
             }
-            StatusEntry::Untracked { path } => {
-                let state = read_state(&path.under(&repo.root), hash);
-                snap.dirty.insert(
-                    path,
-                    DirtyPath {
-                        xy: *b"??",
-                        head: None,
-                        state,
-                    },
-                );
-            }
+            StatusEntry::Untracked { path } => present.push((path, *b"??", None)),
             StatusEntry::Unmerged { path } => {
                 snap.warnings.push(format!(
                     "{} has merge conflicts; it is not recorded",
@@ -163,12 +155,18 @@ fn from_status(
             }
         }
     }
+    let states = crate::digest::on_every_core(&present, |(path, _, _)| {
+        read_state(&path.under(&repo.root), hash)
+    });
+    for ((path, xy, head), state) in present.into_iter().zip(states) {
+        snap.dirty.insert(path, DirtyPath { xy, head, state });
+    }
     snap
 }
 
 /// Reads a path's state without following a final symlink (a symlink's content is its target,
 /// as git stores it).
-pub fn read_state(path: &Path, hash: &mut Hasher) -> FileState {
+pub fn read_state(path: &Path, hash: &Hasher) -> FileState {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return FileState::Missing;
     };
@@ -269,9 +267,7 @@ pub fn compare(repo: &Repo, before: &Snapshot, after: &Snapshot) -> Result<Chang
         let now = match after.dirty.get(path) {
             Some(d) => d.state.clone(),
             // Clean after: it equals HEAD (after) now, which git already compared for us; read it.
-            None => read_state(&path.under(&repo.root), &mut |p| {
-                crate::digest::digest_file(p)
-            }),
+            None => read_state(&path.under(&repo.root), &|p| crate::digest::digest_file(p)),
         };
         let was = state_before
             .get(path)

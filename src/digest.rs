@@ -192,45 +192,52 @@ pub fn digest_file(path: &Path) -> io::Result<FileDigests> {
 }
 
 /// Hashes many files, spread over every core (each file in one streaming pass), returning the
-/// results in the order of `paths`. Used for the changed files of a run, whose hashing cost is the
-/// part of `wrap` that grows with the size of the change.
+/// results in the order of `paths`.
 pub fn digest_files(paths: &[impl AsRef<Path> + Sync]) -> Vec<io::Result<FileDigests>> {
+    on_every_core(paths, |p| digest_file(p.as_ref()))
+}
+
+/// Applies `f` to every item on up to one thread per core, returning the results in the order
+/// of `items`. For file work (hashing, storing) whose cost grows with the size of a change.
+pub fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(paths.len());
+        .min(items.len());
     if threads <= 1 {
-        return paths.iter().map(|p| digest_file(p.as_ref())).collect();
+        return items.iter().map(&f).collect();
     }
     let next = AtomicUsize::new(0);
-    let mut results: Vec<(usize, io::Result<FileDigests>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = paths.get(i) else { break };
-                        done.push((i, digest_file(path.as_ref())));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| {
-                w.join().unwrap_or_else(|_| {
-                    vec![(usize::MAX, Err(io::Error::other("hash thread panicked")))]
-                })
-            })
-            .collect()
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            done.push((i, f(item)));
+        }
+        done
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for helper in helpers {
+            // A helper that panicked leaves its items undone; they are redone below.
+            if let Ok(done) = helper.join() {
+                all.extend(done);
+            }
+        }
+        all
     });
     results.sort_by_key(|(i, _)| *i);
-    if results.len() != paths.len() || results.iter().any(|(i, _)| *i == usize::MAX) {
-        return paths.iter().map(|p| digest_file(p.as_ref())).collect();
+    let mut out = Vec::with_capacity(items.len());
+    let mut results = results.into_iter().peekable();
+    for (i, item) in items.iter().enumerate() {
+        match results.next_if(|(j, _)| *j == i) {
+            Some((_, r)) => out.push(r),
+            None => out.push(f(item)),
+        }
     }
-    results.into_iter().map(|(_, r)| r).collect()
+    out
 }
 
 /// Hashes `size` bytes from a reader; fails if the reader yields a different number of bytes,
@@ -336,6 +343,14 @@ fn hex_value(b: u8) -> Result<u8, DigestParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_on_every_core_comes_back_in_order() {
+        let items: Vec<u64> = (0..5_000).collect();
+        let doubled = on_every_core(&items, |x| x * 2);
+        assert_eq!(doubled, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        assert!(on_every_core(&[] as &[u64], |x| *x).is_empty());
+    }
 
     #[test]
     fn sha256_of_empty_input() {

@@ -844,7 +844,7 @@ fn current_blobs(
         Target::Worktree(root) => {
             for path in paths {
                 let full = root.join(path);
-                let state = crate::changes::read_state(&full, &mut |p| digest_file(p));
+                let state = crate::changes::read_state(&full, &|p| digest_file(p));
                 let blob = match state {
                     crate::changes::FileState::Present { digests, .. } => {
                         Some(digests.git_blob.to_string())

@@ -305,7 +305,7 @@ pub fn replay(
                 root: root.clone(),
                 common_dir: root.join(".git"),
             },
-            &mut |p| digest_file(p),
+            &|p| digest_file(p),
         )?;
         let server = match &turns {
             Some(turns) => Some(
@@ -391,7 +391,7 @@ pub fn replay(
             root: root.clone(),
             common_dir: root.join(".git"),
         };
-        let after = changes::snapshot(&replay_repo, &mut |p| digest_file(p))?;
+        let after = changes::snapshot(&replay_repo, &|p| digest_file(p))?;
         let replayed = changes::compare(&replay_repo, &before, &after)?.changes;
         let files = compare(run, &replayed, store, &root);
         let mut counts = BTreeMap::new();
@@ -749,7 +749,7 @@ fn text_diff(run: &LoadedRun, store: &Store, path: &str, root: &Path) -> Option<
 
 /// Digests of a file, for callers comparing replayed content.
 pub fn file_state(path: &Path) -> Option<FileDigests> {
-    match crate::changes::read_state(path, &mut |p| digest_file(p)) {
+    match crate::changes::read_state(path, &|p| digest_file(p)) {
         FileState::Present { digests, .. } => Some(digests),
         FileState::Missing => None,
     }

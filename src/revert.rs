@@ -82,7 +82,7 @@ pub fn revert(
     let mut files = Vec::new();
     let current = |path: &str| -> Result<Option<Sha256Digest>, RevertError> {
         let full = safe_join(&repo.root, path)?;
-        Ok(match read_state(&full, &mut |p| digest_file(p)) {
+        Ok(match read_state(&full, &|p| digest_file(p)) {
             FileState::Present { digests, .. } => Some(digests.sha256),
             FileState::Missing => None,
         })

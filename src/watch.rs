@@ -529,7 +529,11 @@ mod tests {
             paths(&["a/b", "a/e/f.txt", "g.txt"]),
             "a/b covers its files"
         );
-        assert_eq!(collapse(&input, 2), None, "only the root covers a/ and g.txt");
+        assert_eq!(
+            collapse(&input, 2),
+            None,
+            "only the root covers a/ and g.txt"
+        );
 
         // Many files in few directories: the directories.
         let input = paths(&["x/y/1", "x/y/2", "x/y/3", "x/z/4", "x/z/5"]);

@@ -312,17 +312,10 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
             }
         }
     };
-    let mut stored_before: BTreeMap<PathBuf, Sha256Digest> = BTreeMap::new();
-    let before = {
-        let mut hash = |path: &Path| -> std::io::Result<FileDigests> {
-            let (digests, stored) = store
-                .put_file_scrubbed(path, &scrubber)
-                .map_err(std::io::Error::other)?;
-            stored_before.insert(path.to_path_buf(), stored);
-            Ok(digests)
-        };
-        changes::snapshot(&repo, &mut hash)?
-    };
+    let stored = std::sync::Mutex::new(BTreeMap::new());
+    let before = changes::snapshot(&repo, &storing_hasher(&store, &scrubber, &stored))?;
+    let mut stored_before: BTreeMap<PathBuf, Sha256Digest> =
+        stored.into_inner().unwrap_or_else(|e| e.into_inner());
     tracing::debug!(dirty = before.dirty.len(), "phase: starting snapshot taken");
     let watch = watch.and_then(|mut w| match w.ready() {
         Ok(_) => Some(w),
@@ -616,6 +609,25 @@ fn starting_state_inputs(
     Ok(out)
 }
 
+/// A snapshot's hasher that also stores each file's content (secrets scrubbed), noting where:
+/// called on every core at once.
+fn storing_hasher<'a>(
+    store: &'a Store,
+    scrubber: &'a Scrubber,
+    stored: &'a std::sync::Mutex<BTreeMap<PathBuf, Sha256Digest>>,
+) -> impl Fn(&Path) -> std::io::Result<FileDigests> + Sync + 'a {
+    move |path: &Path| {
+        let (digests, blob) = store
+            .put_file_scrubbed(path, scrubber)
+            .map_err(std::io::Error::other)?;
+        stored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), blob);
+        Ok(digests)
+    }
+}
+
 /// Step 2: runs the command.
 pub fn execute(
     prepared: &Prepared,
@@ -774,15 +786,9 @@ pub fn record(
         }
         None => None,
     };
-    let mut stored_after: BTreeMap<PathBuf, Sha256Digest> = BTreeMap::new();
+    let stored = std::sync::Mutex::new(BTreeMap::new());
     let after = {
-        let mut hash = |path: &Path| -> std::io::Result<FileDigests> {
-            let (digests, stored) = store
-                .put_file_scrubbed(path, &scrubber)
-                .map_err(std::io::Error::other)?;
-            stored_after.insert(path.to_path_buf(), stored);
-            Ok(digests)
-        };
+        let hash = storing_hasher(&store, &scrubber, &stored);
         let touched = watch
             .map(TreeWatch::finish)
             .map(|t| match opts.change_detection {
@@ -794,15 +800,17 @@ pub fn record(
         match touched {
             Some(Touched::Paths(paths)) => {
                 tracing::debug!(paths = paths.len(), "change detection: watched paths only");
-                changes::snapshot_touched(&repo, &before, &paths, &mut hash)?
+                changes::snapshot_touched(&repo, &before, &paths, &hash)?
             }
             Some(Touched::Rescan(reason)) => {
                 tracing::debug!("change detection: full rescan ({reason})");
-                changes::snapshot(&repo, &mut hash)?
+                changes::snapshot(&repo, &hash)?
             }
-            None => changes::snapshot(&repo, &mut hash)?,
+            None => changes::snapshot(&repo, &hash)?,
         }
     };
+    let stored_after: BTreeMap<PathBuf, Sha256Digest> =
+        stored.into_inner().unwrap_or_else(|e| e.into_inner());
     tracing::debug!("phase: ending snapshot taken");
     let change_set = changes::compare(&repo, &before, &after)?;
     warnings.extend(change_set.warnings.iter().cloned());
