@@ -119,6 +119,10 @@ pub struct Coverage {
     pub run: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub commits: Vec<String>,
+    /// Which of the attestations given to `range` covers the path (its index), so the gate can
+    /// check that one against the policy even when it names no run.
+    #[serde(skip)]
+    pub attestation: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -807,6 +811,7 @@ pub fn bind(
                 status: CoverageStatus::UnsafePath,
                 run,
                 commits: Vec::new(),
+                attestation: None,
             });
         }
         safe
@@ -828,6 +833,7 @@ pub fn bind(
             status,
             run,
             commits: Vec::new(),
+            attestation: None,
         });
     }
     Ok(out)
@@ -916,15 +922,22 @@ pub fn range(
             parts[3].to_string(),
         ));
     }
-    let mut produced: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
-    let mut deleted: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
-    for a in attestations {
+    type Claims = BTreeMap<(String, String), (Option<String>, usize)>;
+    let mut produced: Claims = BTreeMap::new();
+    let mut deleted: Claims = BTreeMap::new();
+    for (i, a) in attestations.iter().enumerate() {
         let Ok(view) = &a.view else { continue };
         for f in &view.produced {
-            produced.insert((f.path.clone(), f.git_blob.clone()), view.run_id.clone());
+            produced.insert(
+                (f.path.clone(), f.git_blob.clone()),
+                (view.run_id.clone(), i),
+            );
         }
         for f in &view.deleted {
-            deleted.insert((f.path.clone(), f.git_blob.clone()), view.run_id.clone());
+            deleted.insert(
+                (f.path.clone(), f.git_blob.clone()),
+                (view.run_id.clone(), i),
+            );
         }
     }
     let mut report = RangeReport::default();
@@ -935,11 +948,11 @@ pub fn range(
         } else {
             produced.get(&(path.clone(), new)).cloned()
         };
-        let (status, run) = match hit {
-            Some(run) => (CoverageStatus::Covered, run),
+        let (status, run, attestation) = match hit {
+            Some((run, i)) => (CoverageStatus::Covered, run, Some(i)),
             None => {
                 uncovered.insert(path.clone());
-                (CoverageStatus::Uncovered, None)
+                (CoverageStatus::Uncovered, None, None)
             }
         };
         report.coverage.push(Coverage {
@@ -947,6 +960,7 @@ pub fn range(
             status,
             run,
             commits: Vec::new(),
+            attestation,
         });
     }
     // Commits in the range, and which of them touched uncovered paths.

@@ -400,16 +400,21 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
     }
 
     // Bind to code.
-    let usable: Vec<Attestation> = attestations
+    let usable_at: Vec<usize> = (0..attestations.len())
+        .filter(|i| attestations[*i].0.view.is_ok())
+        .collect();
+    let usable: Vec<Attestation> = usable_at
         .iter()
-        .filter(|(a, _)| a.view.is_ok())
-        .map(|(a, _)| a.clone())
+        .map(|i| attestations[*i].0.clone())
         .collect();
     let mut coverage: Vec<Coverage> = Vec::new();
+    // The attestations the policy judges: all of them, or with --range those named on the
+    // command line and those vouching for a file in the range (found in notes, the store or
+    // --attestations, which may hold unrelated runs).
     let mut relevant: BTreeSet<usize> = attestations
         .iter()
         .enumerate()
-        .filter(|(_, (_, e))| *e)
+        .filter(|(_, (_, e))| *e || range.is_none())
         .map(|(i, _)| i)
         .collect();
     let mut range_label = None;
@@ -440,6 +445,9 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
                     None,
                     None,
                 );
+            }
+            if let Some(i) = c.attestation.and_then(|k| usable_at.get(k)) {
+                relevant.insert(*i);
             }
             if let Some(run) = &c.run {
                 for (i, (a, _)) in attestations.iter().enumerate() {

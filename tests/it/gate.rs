@@ -336,6 +336,91 @@ fn untrusted_keys_and_empty_key_lists_fail_closed() {
 }
 
 #[test]
+fn attestations_found_in_a_directory_are_judged_by_the_policy() {
+    // The CI gate of `init --workflow` passes its artifacts with --attestations: a run there
+    // that breaks the policy fails the gate, with or without --worktree.
+    let env = gate_env();
+    let policy = format!("{BASE_POLICY}[run]\nmodels = [\"gpt-5.5\"]\n");
+    env.write("policy.toml", &policy);
+    env.write("ok/run.intoto.jsonl", signed(&env, |_| {}));
+    let args = |dir: &'static str| {
+        [
+            "verify",
+            "--policy",
+            "policy.toml",
+            "--attestations",
+            dir,
+            "--format",
+            "json",
+        ]
+    };
+    let out = env.run(&args("ok"));
+    assert_eq!(out.status, 0, "{out}");
+    env.write(
+        "bad/run.intoto.jsonl",
+        signed(&env, |s| {
+            internal(s)["settings"]["model"] = json!("gpt-4o");
+        }),
+    );
+    let out = env.run(&args("bad"));
+    assert_eq!(out.status, 1, "{out}");
+    assert_eq!(codes(&out, "error"), ["model-not-allowed"]);
+}
+
+#[test]
+fn a_run_that_covers_a_range_is_judged_even_without_a_run_id() {
+    // Coverage found the covering attestation by its subjects, not by its run id: one without
+    // an invocation id is still checked against the policy.
+    let env = gate_env();
+    std::fs::create_dir_all(env.path("repo")).unwrap();
+    env.git("repo", &["init", "-q", "-b", "main"]);
+    env.write("repo/README.md", "readme\n");
+    env.git("repo", &["add", "-A"]);
+    env.git("repo", &["commit", "-q", "-m", "base"]);
+    let base = env.git("repo", &["rev-parse", "HEAD"]).trim().to_string();
+    for path in ["src/main.rs", "src/new.rs", "b.rs"] {
+        env.write(&format!("repo/{path}"), "fn main() {}\n");
+    }
+    env.git("repo", &["add", "-A"]);
+    env.git("repo", &["commit", "-q", "-m", "agent"]);
+    env.write(
+        "attestations/run.intoto.jsonl",
+        signed(&env, |s| {
+            let metadata = s["predicate"]["runDetails"]["metadata"]
+                .as_object_mut()
+                .unwrap();
+            metadata.remove("invocationId");
+            internal(s)["settings"]["model"] = json!("gpt-4o");
+        }),
+    );
+    env.write(
+        "policy.toml",
+        format!("{BASE_POLICY}[run]\nmodels = [\"gpt-5.5\"]\n"),
+    );
+    let range = format!("{base}..HEAD");
+    let out = run_in(
+        &env,
+        "repo",
+        &[
+            "verify",
+            "--policy",
+            "../policy.toml",
+            "--attestations",
+            "../attestations",
+            "--range",
+            range.as_str(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status, 1, "{out}");
+    assert!(
+        codes(&out, "error").contains(&"model-not-allowed".to_string()),
+        "{out}"
+    );
+}
+
+#[test]
 fn policy_errors_name_every_problem_and_line() {
     let env = gate_env();
     let out = verify(
