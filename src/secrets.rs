@@ -41,9 +41,6 @@ const SECRET_NAME_PARTS: &[&str] = &[
     "PRIVATE",
 ];
 
-/// Names of proxy variables, whose values may carry credentials in their URL.
-const PROXY_VARS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY"];
-
 /// Well-known variables whose names match a secret fragment but whose values are not secret
 /// (git's author identity matches `AUTH`). Scrubbing them would garble stored text that merely
 /// contains a person's name.
@@ -75,29 +72,70 @@ pub fn is_secret_config_key(path: &str) -> bool {
 }
 
 /// Collects the secret values in an environment: values of secret-looking variables, the
-/// variables named in `extra_names` (a provider's `env_key`), and passwords in proxy URLs.
+/// variables named in `extra_names` (a provider's `env_key`), and credentials in URLs (proxies,
+/// base URLs).
 pub fn secret_values<'a>(
     env: impl IntoIterator<Item = (&'a str, &'a str)>,
     extra_names: &[String],
 ) -> Vec<String> {
     let mut out = Vec::new();
     for (name, value) in env {
-        let upper = name.to_ascii_uppercase();
         if is_secret_env_name(name) || extra_names.iter().any(|n| n == name) {
             out.push(value.to_string());
-        } else if PROXY_VARS.contains(&upper.as_str()) {
-            if let Some(userinfo) = url_userinfo(value) {
-                out.push(userinfo.to_string());
-                if let Some((_, password)) = userinfo.split_once(':') {
-                    out.push(password.to_string());
-                }
-            }
+        } else if value.contains("://") {
+            // Proxies, and base URLs such as OPENAI_BASE_URL, may carry credentials.
+            push_url_userinfo(value, &mut out);
         }
     }
     out.retain(|v| v.len() >= MIN_SECRET_LEN);
     out.sort();
     out.dedup();
     out
+}
+
+/// Collects the secret values written in a Codex configuration table: strings under
+/// secret-looking keys (`http_headers`, `*token*`, `*key*`, ...; not `env_key`, which names a
+/// variable) and the `user:password` of any URL, at any depth.
+pub fn secret_values_in_config(table: &toml::Table) -> Vec<String> {
+    fn walk(path: &str, value: &toml::Value, out: &mut Vec<String>) {
+        match value {
+            toml::Value::String(text) => {
+                if is_secret_config_key(path) {
+                    out.push(text.clone());
+                }
+                push_url_userinfo(text, out);
+            }
+            toml::Value::Array(items) => {
+                for item in items {
+                    walk(path, item, out);
+                }
+            }
+            toml::Value::Table(table) => {
+                for (key, value) in table {
+                    walk(&format!("{path}.{key}"), value, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (key, value) in table {
+        walk(key, value, &mut out);
+    }
+    out.retain(|v| v.len() >= MIN_SECRET_LEN);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The `user:password` of a URL and its password alone, when the text is such a URL.
+fn push_url_userinfo(text: &str, out: &mut Vec<String>) {
+    if let Some(userinfo) = url_userinfo(text) {
+        out.push(userinfo.to_string());
+        if let Some((_, password)) = userinfo.split_once(':') {
+            out.push(password.to_string());
+        }
+    }
 }
 
 /// Removes the `user:password@` part of a URL and the values of secret-looking query
@@ -273,6 +311,58 @@ impl<W: Write> Write for ScrubWriter<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_written_in_a_config_file_are_found() {
+        let table: toml::Table = toml::from_str(
+            r#"
+model = "gpt-5.5"
+experimental_bearer_token = "bearer-canary-0001"
+[model_providers.p]
+name = "provider-name"
+env_key = "PROVIDER_KEY_VARIABLE"
+base_url = "https://someone:url-password-0002@llm.example/v1"
+http_headers = { "X-Org" = "header-value-0003" }
+[mcp_servers.s]
+command = "server"
+env = { API_TOKEN = "token-canary-0004" }
+"#,
+        )
+        .unwrap();
+        let found = secret_values_in_config(&table);
+        for secret in [
+            "bearer-canary-0001",
+            "url-password-0002",
+            "someone:url-password-0002",
+            "header-value-0003",
+            "token-canary-0004",
+        ] {
+            assert!(
+                found.iter().any(|f| f == secret),
+                "{secret} not in {found:?}"
+            );
+        }
+        for plain in [
+            "gpt-5.5",
+            "provider-name",
+            "PROVIDER_KEY_VARIABLE",
+            "server",
+        ] {
+            assert!(!found.iter().any(|f| f == plain), "{plain} in {found:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_any_url_variable_are_secret() {
+        let found = secret_values(
+            [(
+                "OPENAI_BASE_URL",
+                "https://u:base-url-pw-0005@llm.example/v1",
+            )],
+            &[],
+        );
+        assert!(found.iter().any(|f| f == "base-url-pw-0005"), "{found:?}");
+    }
 
     #[test]
     fn secret_env_names() {

@@ -263,6 +263,10 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         _ => None,
     };
     let mut secret_values = opts.secret_values.clone();
+    // Credentials and tokens written in the configuration files themselves.
+    if let Some(r) = &resolved {
+        secret_values.extend(r.secret_values());
+    }
     if let Some(name) = resolved
         .as_ref()
         .and_then(|r| r.settings.provider_env_key.clone())

@@ -121,6 +121,17 @@ impl ConfigLayer {
     }
 }
 
+impl ResolvedConfig {
+    /// Secret values written in any configuration layer (enabled or not: every layer file is
+    /// stored as an input), so the scrubber removes them from what is stored.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .flat_map(|layer| crate::secrets::secret_values_in_config(&layer.table))
+            .collect()
+    }
+}
+
 /// Resolves the configuration for an `exec` invocation started in `process_cwd`.
 pub fn resolve(args: &ExecArgs, env: &CodexEnv, process_cwd: &Path) -> ResolvedConfig {
     let codex_home = env.codex_home();

@@ -558,6 +558,12 @@ fn secrets_in_the_environment_never_reach_the_store() {
         for (k, v) in canaries {
             world.env.set_env(k, v);
         }
+        // Secrets written in the configuration file itself (a provider Codex does not use here).
+        world.write_config(
+            "[model_providers.other]\nname = \"other\"\n\
+             base_url = \"https://cfguser:canary-config-pw-71d3@proxy.example/v1\"\n\
+             http_headers = { \"X-Config-Token\" = \"canary-config-token-3c1f7d\" }\n",
+        );
         world
     };
     // Under workspace-write, Codex can write /tmp, where this test lives: the key goes elsewhere,
@@ -594,7 +600,12 @@ fn secrets_in_the_environment_never_reach_the_store() {
         dump.contains("canary-openai-4d1b9e"),
         "Codex passes the environment to tools, so the test is meaningful"
     );
-    let mut all = vec!["canary-header-9b8e61", PROVIDER_KEY];
+    let mut all = vec![
+        "canary-header-9b8e61",
+        "canary-config-pw-71d3",
+        "canary-config-token-3c1f7d",
+        PROVIDER_KEY,
+    ];
     all.extend(canaries.iter().map(|(_, v)| *v));
     let mut written: Vec<std::path::PathBuf> = walk(&world.env.path("repo/.git/codex-attest"));
     written.push(world.env.path("run.intoto.jsonl"));
