@@ -938,7 +938,31 @@ pub fn record(
     }
 
     let duration_ms = executed.finished_on.millis_since(executed.started_on);
-    let usage = executed.events.as_ref().and_then(|e| e.usage.clone());
+    // Without --json events, Codex's own record names the thread and counts its tokens (for a
+    // fresh thread only: a resumed thread's count covers the whole thread, not this run).
+    let fresh_thread = codex.as_ref().is_some_and(|c| c.resume_rollout.is_none());
+    let thread_id = thread_id.or_else(|| {
+        facts
+            .as_ref()
+            .filter(|_| fresh_thread)
+            .and_then(|f| f.thread_id.clone())
+    });
+    let usage = executed
+        .events
+        .as_ref()
+        .and_then(|e| e.usage.clone())
+        .or_else(|| {
+            let (input, output) = facts
+                .as_ref()
+                .filter(|_| fresh_thread)
+                .and_then(|f| f.token_usage)?;
+            Some(crate::predicate::TokenUsage {
+                input_tokens: input,
+                cached_input_tokens: 0,
+                output_tokens: output,
+                reasoning_output_tokens: 0,
+            })
+        });
     let outcome = Outcome {
         status,
         exit_code: executed.outcome.exit_code,

@@ -19,6 +19,8 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RolloutFacts {
+    /// The thread id (`session_meta.payload.id`).
+    pub thread_id: Option<String>,
     pub cli_version: Option<String>,
     pub model: Option<String>,
     pub sandbox: Option<String>,
@@ -177,6 +179,7 @@ pub fn facts(bytes: &[u8]) -> RolloutFacts {
         let payload = value.get("payload").unwrap_or(&Value::Null);
         match kind {
             "session_meta" => {
+                facts.thread_id = str_at(payload, &["id"]).or(facts.thread_id.take());
                 facts.cli_version = str_at(payload, &["cli_version"]).or(facts.cli_version.take());
                 facts.git_commit =
                     str_at(payload, &["git", "commit_hash"]).or(facts.git_commit.take());

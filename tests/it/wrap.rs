@@ -1135,6 +1135,29 @@ fn the_watch_records_new_directories_renames_and_deletions_and_skips_ignored_pat
 }
 
 #[test]
+fn without_json_events_the_thread_and_tokens_come_from_codexs_rollout() {
+    let world = CodexWorld::new(vec![turn(vec![message("Nothing to do.")])]);
+    let out = world.wrap_exec(&[], &["-s", "read-only", "look around"]);
+    assert_eq!(out.status, 0, "{out}");
+    let shown = world.show(&CodexWorld::run_id(&out));
+    let outcome = &internal(&shown)["outcome"];
+    let thread = outcome["threadId"]
+        .as_str()
+        .expect("a thread id")
+        .to_string();
+    assert!(thread.len() > 30, "{thread}");
+    assert!(outcome["tokenUsage"]["inputTokens"].as_u64().unwrap() > 0);
+    // The id is the one in the rollout Codex wrote for this thread.
+    let rollouts = walk(&world.env.path("codex_home/sessions"));
+    assert!(
+        rollouts
+            .iter()
+            .any(|p| p.to_string_lossy().contains(&thread)),
+        "{thread} not among {rollouts:?}"
+    );
+}
+
+#[test]
 fn a_command_that_writes_the_moment_it_starts_is_fully_seen() {
     // The watch is set up while git takes the starting snapshot, and the command starts only
     // once it is complete: a command that writes at once, all over a wide tree, is fully seen,
