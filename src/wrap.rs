@@ -920,6 +920,20 @@ pub fn record(
         (Some(prep), Some(f)) => cross_check(prep, f, before.head.as_ref()),
         _ => Vec::new(),
     };
+    // Where the configuration named no model or effort, Codex used its built-in default: its own
+    // record says which, and that is what the attestation names.
+    let codex = codex.map(|mut prep| {
+        if let Some(f) = &facts {
+            let settings = &mut prep.resolved.settings;
+            if settings.model.is_none() {
+                settings.model = f.model.clone();
+            }
+            if settings.reasoning_effort.is_none() {
+                settings.reasoning_effort = f.reasoning_effort.clone();
+            }
+        }
+        prep
+    });
     for d in &disagreements {
         warnings.push(format!(
             "Codex recorded {} = {:?}, but codex-attest resolved {:?}",

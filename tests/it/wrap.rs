@@ -1158,6 +1158,35 @@ fn without_json_events_the_thread_and_tokens_come_from_codexs_rollout() {
 }
 
 #[test]
+fn an_unconfigured_model_is_recorded_as_codex_chose_it() {
+    let world = CodexWorld::new(vec![turn(vec![message("Done.")])]);
+    let config = world.env.read("codex_home/config.toml");
+    let without_model: String = config
+        .lines()
+        .filter(|l| !l.starts_with("model = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    world.env.write("codex_home/config.toml", &without_model);
+    let out = world.wrap_exec(&[], &["--json", "-s", "read-only", "hello"]);
+    assert_eq!(out.status, 0, "{out}");
+    let shown = world.show(&CodexWorld::run_id(&out));
+    let model = internal(&shown)["settings"]["model"]
+        .as_str()
+        .expect("the model Codex used")
+        .to_string();
+    // The same as in Codex's rollout.
+    let rollout = walk(&world.env.path("codex_home/sessions"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a rollout");
+    let text = std::fs::read_to_string(rollout).unwrap();
+    assert!(
+        text.contains(&format!("\"model\":\"{model}\"")),
+        "{model} is not the rollout's model"
+    );
+}
+
+#[test]
 fn a_command_that_writes_the_moment_it_starts_is_fully_seen() {
     // The watch is set up while git takes the starting snapshot, and the command starts only
     // once it is complete: a command that writes at once, all over a wide tree, is fully seen,
