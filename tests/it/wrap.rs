@@ -816,6 +816,30 @@ fn show_and_log_list_runs_with_filters() {
         )
         .success();
     assert_eq!(by_path.json_lines()[0]["data"]["role"], "scaffold");
+    // Model, Codex version, status and time filters each keep exactly the runs they name.
+    let roles = |args: &[&str]| -> Vec<String> {
+        let mut full = vec!["log", "--format", "json"];
+        full.extend_from_slice(args);
+        world
+            .run_in("repo", &full, None)
+            .success()
+            .json_lines()
+            .into_iter()
+            .filter(|r| r["type"] == "run")
+            .map(|r| r["data"]["role"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(roles(&["--model", "gpt-5.5"]), ["fixer"]);
+    assert!(roles(&["--model", "gpt-4o"]).is_empty());
+    assert_eq!(roles(&["--codex-version", "0.169.0"]), ["fixer"]);
+    assert_eq!(roles(&["--status", "succeeded"]), ["scaffold", "fixer"]);
+    assert!(roles(&["--status", "failed"]).is_empty());
+    assert_eq!(
+        roles(&["--since", "2000-01-01T00:00:00Z"]),
+        ["scaffold", "fixer"]
+    );
+    assert!(roles(&["--since", "2999-01-01T00:00:00Z"]).is_empty());
+    assert!(roles(&["--until", "2000-01-01T00:00:00Z"]).is_empty());
     let human = world.run_in("repo", &["show", "latest"], None).success();
     assert!(human.stdout.contains("capture    generic"), "{human}");
     let human = world
