@@ -27,6 +27,7 @@ pub mod predicate;
 pub mod provenance;
 pub mod record;
 pub mod replay;
+pub mod replay_attestation;
 pub mod revert;
 pub mod runs;
 pub mod secrets;

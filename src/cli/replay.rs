@@ -26,7 +26,12 @@ Codex that is not the pinned version, ...).
 Examples:
   codex-attest replay latest
   codex-attest replay 20261124T081512Z --keep --format json
-  codex-attest replay RUN --mode live --codex ~/.local/bin/codex")]
+  codex-attest replay RUN --mode live --codex ~/.local/bin/codex
+  codex-attest replay RUN --attestation replay.intoto.jsonl --attestation-key keys/ci.key
+
+--attestation writes a DSSE envelope of an in-toto statement (predicate type
+https://codex-attest.dev/replay/v1) whose subject is the replayed run's statement and whose
+predicate holds the report; `codex-attest verify --key PUB FILE` checks it.")]
 pub struct ReplayArgs {
     /// The run to replay (an id, a unique prefix, or `latest`)
     #[arg(value_name = "RUN")]
@@ -49,6 +54,15 @@ pub struct ReplayArgs {
     /// Output format
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     format: Format,
+    /// Write a signed attestation of the replay (its report, about the run's statement) to FILE
+    #[arg(long, value_name = "FILE", requires = "attestation_key")]
+    attestation: Option<PathBuf>,
+    /// Key to sign the replay attestation with
+    #[arg(long, value_name = "KEY", requires = "attestation")]
+    attestation_key: Option<PathBuf>,
+    /// Environment variable that holds the attestation key's passphrase
+    #[arg(long, value_name = "VAR", default_value = super::PASSPHRASE_ENV)]
+    passphrase_env: String,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -61,6 +75,11 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> anyhow::Result<Outcome> {
     let (repo, store) = open_store()?;
     let id = codex_attest::runs::resolve_id(&store, &args.run)?;
     let run = codex_attest::runs::load(&store, &id)?;
+    // The signing key is loaded (and its passphrase asked) before the replay, not after it.
+    let attestation_key = match &args.attestation_key {
+        Some(key) => Some(super::load_private_key(ctx, key, &args.passphrase_env)?),
+        None => None,
+    };
     let codex = match args.codex {
         Some(path) => path,
         None => which("codex").ok_or_else(|| {
@@ -110,6 +129,29 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(dir) = &report.scratch {
         status(ctx, &format!("scratch state kept in {}", dir.display()));
+    }
+    if let (Some(path), Some(key)) = (&args.attestation, &attestation_key) {
+        let statement = codex_attest::replay_attestation::build(
+            &report,
+            codex_attest::digest::sha256(&run.statement_json),
+            ctx.clock.now(),
+            env!("CARGO_PKG_VERSION"),
+        );
+        let envelope = codex_attest::dsse::Envelope::sign(
+            codex_attest::dsse::IN_TOTO_PAYLOAD_TYPE,
+            &statement.to_json(),
+            &[key],
+        )
+        .context("failed to sign the replay attestation")?;
+        super::write_file_atomically(
+            path,
+            format!("{}\n", envelope.to_json_line()).as_bytes(),
+            true,
+        )?;
+        status(
+            ctx,
+            &format!("replay attestation written to {}", path.display()),
+        );
     }
     Ok(if report.identical {
         Outcome::Success

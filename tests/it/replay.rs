@@ -81,6 +81,70 @@ fn recorded_replay_reproduces_the_run_with_the_endpoint_gone() {
 }
 
 #[test]
+fn a_replay_can_be_attested_and_verified() {
+    let world = CodexWorld::new(vec![
+        turn(vec![apply_patch("call_1", PATCH)]),
+        turn(vec![message("Patched.")]),
+    ]);
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "apply the patch"],
+    );
+    world.env.key("ed25519.pub");
+    let key = world.env.outside_key("ed25519.key");
+    let out = world.run_in(
+        "repo",
+        &[
+            "replay",
+            &run,
+            "--attestation",
+            "../replay.intoto.jsonl",
+            "--attestation-key",
+            &key,
+        ],
+        None,
+    );
+    assert_eq!(out.status, 0, "{out}");
+    let verified = world.run_in(
+        "repo",
+        &[
+            "verify",
+            "--key",
+            "../keys/ed25519.pub",
+            "--format",
+            "json",
+            "../replay.intoto.jsonl",
+        ],
+        None,
+    );
+    assert_eq!(verified.status, 0, "{verified}");
+    // What it says: the report, about the run's own statement (by digest).
+    let line = world.env.read("replay.intoto.jsonl");
+    let envelope: Value = serde_json::from_str(line.trim()).unwrap();
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    let statement: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        statement["predicateType"],
+        "https://codex-attest.dev/replay/v1"
+    );
+    assert_eq!(statement["predicate"]["report"]["identical"], true);
+    assert_eq!(statement["predicate"]["report"]["run"], run.as_str());
+    let stored = std::fs::read(
+        world
+            .env
+            .path(&format!("repo/.git/codex-attest/runs/{run}/statement.json")),
+    )
+    .unwrap();
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        codex_attest::digest::sha256(&stored).to_string()
+    );
+}
+
+#[test]
 fn replay_rebuilds_a_dirty_starting_state_and_command_effects() {
     let mut world = CodexWorld::new(vec![
         turn(vec![exec_command(
