@@ -889,15 +889,32 @@ pub fn record(
             }
             _ => None,
         };
-        match rollout_path.as_ref().and_then(|p| std::fs::read(p).ok()) {
-            Some(bytes) => {
-                let offset = prep.resume_rollout.as_ref().map(|(_, len)| *len).unwrap_or(0);
-                let appended = bytes.get(offset as usize..).unwrap_or(&[]);
-                facts = Some(rollout::facts(appended));
+        // Read twice, streaming both times (a long session's transcript can be large): once for
+        // Codex's facts (from where a resumed thread's earlier turns end), once into the store.
+        let opened = rollout_path.as_ref().and_then(|p| {
+            use std::io::{Seek as _, SeekFrom};
+            let offset = prep
+                .resume_rollout
+                .as_ref()
+                .map(|(_, len)| *len)
+                .unwrap_or(0);
+            let mut file = std::fs::File::open(p).ok()?;
+            file.seek(SeekFrom::Start(offset)).ok()?;
+            Some((p.clone(), offset, file))
+        });
+        match opened {
+            Some((path, offset, file)) => {
+                facts = Some(rollout::facts_from_reader(std::io::BufReader::with_capacity(256 * 1024, file)));
                 rollout_offset = (offset > 0).then_some(offset);
-                let (digest, redacted) = store.put_blob_scrubbed(&bytes, &scrubber)?;
-                byproducts.push(StoredByproduct { name: "rollout.jsonl".to_string(), blob: digest, size: bytes.len() as u64, redacted });
-                attested_byproducts.push(("rollout.jsonl".to_string(), digest, "application/jsonl"));
+                // A process Codex left behind may still append to it: a failed copy is a warning,
+                // not a lost run.
+                match store.put_file_scrubbed(&path, &scrubber) {
+                    Ok((digests, digest)) => {
+                        byproducts.push(StoredByproduct { name: "rollout.jsonl".to_string(), blob: digest, size: digests.size, redacted: digest != digests.sha256 });
+                        attested_byproducts.push(("rollout.jsonl".to_string(), digest, "application/jsonl"));
+                    }
+                    Err(err) => warnings.push(format!("Codex's rollout could not be stored: {err}")),
+                }
             }
             None if prep.exec.ephemeral => warnings.push(
                 "--ephemeral: Codex kept no rollout, so its own record could not be cross-checked or replayed".to_string(),

@@ -169,9 +169,22 @@ fn exec_thread_in(path: &Path, cwd: &Path, since: std::time::SystemTime) -> bool
 
 /// Reads the facts in a rollout (or in the part of it a run appended).
 pub fn facts(bytes: &[u8]) -> RolloutFacts {
+    facts_of(lines(bytes))
+}
+
+/// The same facts, read one line at a time from `reader`: memory stays flat however long the
+/// transcript is.
+pub fn facts_from_reader(reader: impl std::io::BufRead) -> RolloutFacts {
+    facts_of(ReaderLines {
+        reader,
+        buf: Vec::new(),
+    })
+}
+
+fn facts_of(values: impl Iterator<Item = Value>) -> RolloutFacts {
     let mut facts = RolloutFacts::default();
     let mut calls_in_response = 0usize;
-    for value in lines(bytes) {
+    for value in values {
         let kind = value
             .get("type")
             .and_then(Value::as_str)
@@ -302,6 +315,52 @@ pub fn model_turns(bytes: &[u8]) -> Vec<ModelTurn> {
     turns
 }
 
+/// The JSON lines of a reader, one at a time; lines over `MAX_LINE` and lines that are not JSON
+/// are skipped, as by `lines`. A read error ends the iteration.
+struct ReaderLines<R> {
+    reader: R,
+    buf: Vec<u8>,
+}
+
+impl<R: std::io::BufRead> Iterator for ReaderLines<R> {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        use std::io::{BufRead as _, Read as _};
+        loop {
+            self.buf.clear();
+            let n = (&mut self.reader)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut self.buf)
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            if self.buf.len() > MAX_LINE {
+                // Too long: skip to the end of this line without holding it.
+                while self.buf.last() != Some(&b'\n') {
+                    self.buf.clear();
+                    let m = (&mut self.reader)
+                        .take(1 << 20)
+                        .read_until(b'\n', &mut self.buf)
+                        .ok()?;
+                    if m == 0 {
+                        return None;
+                    }
+                }
+                continue;
+            }
+            let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+            if line.is_empty() {
+                continue;
+            }
+            if let Ok(value) = serde_json::from_slice::<Value>(line) {
+                return Some(value);
+            }
+        }
+    }
+}
+
 fn lines(bytes: &[u8]) -> impl Iterator<Item = Value> + '_ {
     bytes
         .split(|&b| b == b'\n')
@@ -320,6 +379,21 @@ fn str_at(value: &Value, path: &[&str]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_line_by_line_gives_the_same_facts() {
+        let mut long = ROLLOUT.as_bytes().to_vec();
+        // An over-long line in the middle is skipped by both readers.
+        long.extend_from_slice(&vec![b'x'; MAX_LINE + 10]);
+        long.push(b'\n');
+        long.extend_from_slice(ROLLOUT.as_bytes());
+        for bytes in [ROLLOUT.as_bytes(), long.as_slice()] {
+            let whole = facts(bytes);
+            let streamed = facts_from_reader(std::io::BufReader::new(bytes));
+            assert_eq!(format!("{whole:?}"), format!("{streamed:?}"));
+        }
+        assert!(facts(ROLLOUT.as_bytes()).thread_id.is_some());
+    }
 
     const ROLLOUT: &str = r#"{"timestamp":"t","type":"session_meta","payload":{"id":"th","cwd":"/r","cli_version":"0.169.0","git":{"commit_hash":"abc","branch":"main"}}}
 {"timestamp":"t","type":"world_state","payload":{"full":true,"state":{"agents_md":{"directory":"/r","text":"ROOT\n"}}}}
