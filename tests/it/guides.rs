@@ -116,6 +116,14 @@ fn investigate_an_incident() {
     assert!(out.stdout.contains("the runs differ (exit 1)"), "{out}");
     assert!(out.stdout.contains("+Also send the diff"), "{out}");
     assert!(out.stdout.contains("result: IDENTICAL"), "{out}");
+    assert!(
+        world.env.path("replay.intoto.jsonl").exists(),
+        "the signed replay was written: {out}"
+    );
+    assert!(
+        out.stdout.contains("PASS"),
+        "the replay attestation verified: {out}"
+    );
 }
 
 #[test]
