@@ -440,3 +440,150 @@ fn revert_restores_the_exact_pre_run_tree_and_refuses_edited_files() {
     assert_eq!(forced.status, 0, "{forced}");
     assert!(!world.env.path("repo/added.txt").exists());
 }
+
+/// `path`'s mode bits as git would record them: `link -> target`, `exec` or `file`.
+fn git_mode(world: &CodexWorld, path: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let full = world.env.path(path);
+    let meta = std::fs::symlink_metadata(&full).unwrap();
+    if meta.file_type().is_symlink() {
+        format!("link -> {}", std::fs::read_link(&full).unwrap().display())
+    } else if meta.permissions().mode() & 0o111 != 0 {
+        "exec".to_string()
+    } else {
+        "file".to_string()
+    }
+}
+
+#[test]
+fn revert_restores_executable_bits_and_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let world = CodexWorld::new(vec![
+        turn(vec![exec_command(
+            "call_1",
+            "rm tool.sh link run.sh && printf 'rewritten\\n' > run.sh && chmod -x mode.sh flip.sh",
+        )]),
+        turn(vec![message("Done.")]),
+    ]);
+    let chmod = |path: &str, mode: u32| {
+        std::fs::set_permissions(world.env.path(path), std::fs::Permissions::from_mode(mode))
+            .unwrap();
+    };
+    for name in ["tool.sh", "run.sh", "mode.sh", "flip.sh"] {
+        world
+            .env
+            .write(&format!("repo/{name}"), format!("#!/bin/sh\necho {name}\n"));
+    }
+    chmod("repo/tool.sh", 0o755);
+    chmod("repo/run.sh", 0o755);
+    chmod("repo/mode.sh", 0o755);
+    std::os::unix::fs::symlink("hello.txt", world.env.path("repo/link")).unwrap();
+    world.env.git("repo", &["add", "-A"]);
+    world.env.git("repo", &["commit", "-q", "-m", "scripts"]);
+    // Dirty before the run, by its executable bit only: the run's chmod -x makes it clean.
+    chmod("repo/flip.sh", 0o755);
+    let status = |world: &CodexWorld| {
+        (
+            world
+                .env
+                .git("repo", &["status", "--porcelain", "--untracked-files=all"]),
+            world.env.git("repo", &["diff"]),
+        )
+    };
+    let before = status(&world);
+    assert!(before.1.contains("new mode 100755"), "{before:?}");
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "break the scripts"],
+    );
+    assert!(!world.env.path("repo/tool.sh").exists());
+    assert!(std::fs::symlink_metadata(world.env.path("repo/link")).is_err());
+    assert_eq!(git_mode(&world, "repo/run.sh"), "file");
+    assert_eq!(git_mode(&world, "repo/mode.sh"), "file");
+    assert_eq!(git_mode(&world, "repo/flip.sh"), "file");
+
+    let out = world.run_in("repo", &["revert", &run, "--format", "json"], None);
+    assert_eq!(out.status, 0, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut got = statuses(&report);
+    got.sort();
+    assert_eq!(
+        got,
+        ["flip.sh", "link", "mode.sh", "run.sh", "tool.sh"]
+            .map(|p| (p.to_string(), "reverted".to_string())),
+        "a change of the executable bit alone is reverted too: {report:#}"
+    );
+    assert_eq!(status(&world), before, "the pre-run tree, modes included");
+    for script in ["tool.sh", "run.sh", "mode.sh", "flip.sh"] {
+        assert_eq!(
+            git_mode(&world, &format!("repo/{script}")),
+            "exec",
+            "{script}"
+        );
+    }
+    assert_eq!(git_mode(&world, "repo/link"), "link -> hello.txt");
+    assert_eq!(world.env.read("repo/run.sh"), "#!/bin/sh\necho run.sh\n");
+
+    // Now that every file is back, modes included, a second revert has nothing to do.
+    let again = world.run_in("repo", &["revert", &run, "--format", "json"], None);
+    assert_eq!(again.status, 0, "{again}");
+    let report: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert!(
+        statuses(&report)
+            .iter()
+            .all(|(_, status)| status == "already-reverted"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn revert_refuses_a_modified_file_whose_content_before_is_not_recorded() {
+    let world = CodexWorld::new(vec![
+        turn(vec![apply_patch("call_1", PATCH)]),
+        turn(vec![message("Patched.")]),
+    ]);
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "apply the patch"],
+    );
+    // A record that does not say what hello.txt held before the run.
+    let statement_path = world
+        .env
+        .path(&format!("repo/.git/codex-attest/runs/{run}/statement.json"));
+    let mut statement: Value =
+        serde_json::from_slice(&std::fs::read(&statement_path).unwrap()).unwrap();
+    let modified = &mut statement["predicate"]["buildDefinition"]["internalParameters"]["outcome"]
+        ["changes"]["modified"][0];
+    assert_eq!(modified["path"], "hello.txt");
+    modified.as_object_mut().unwrap().remove("before").unwrap();
+    std::fs::write(&statement_path, serde_json::to_vec(&statement).unwrap()).unwrap();
+
+    let out = world.run_in("repo", &["revert", &run, "--format", "json"], None);
+    assert_eq!(out.status, 1, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let hello = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "hello.txt")
+        .unwrap();
+    assert_eq!(hello["status"], "refused", "{report:#}");
+    assert!(
+        hello["reason"]
+            .as_str()
+            .unwrap()
+            .contains("its content before the run is not recorded"),
+        "{report:#}"
+    );
+    assert_eq!(
+        world.env.read("repo/hello.txt"),
+        "hello world\n",
+        "never replaced by an empty file"
+    );
+    assert_eq!(world.env.read("repo/gone.txt"), "delete me\n");
+    // --force restores the starting commit's version.
+    let forced = world.run_in("repo", &["revert", &run, "--force"], None);
+    assert_eq!(forced.status, 0, "{forced}");
+    assert!(forced.stdout.contains("forced"), "{forced}");
+    assert_eq!(world.env.read("repo/hello.txt"), "hello\n");
+}
