@@ -8,10 +8,11 @@ use super::{Ctx, Format, Outcome, open_store, print_stdout};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Restores modified and deleted files to their content and mode before the run (executable bit,
-symlink) and removes files the run added, but only where a file still holds what the run
-produced; a file edited since, or one whose content before the run is not recorded, is refused
-with the reason (unless --force, which takes the starting commit's version of the latter).
-Nothing outside the run's files is touched.
+symlink), moves renamed files back and removes files the run added, but only where a file still
+holds what the run produced; a file edited since, a rename whose old path is taken again, or a
+file whose content before the run is not recorded is refused with the reason (unless --force,
+which takes the starting commit's version of the last). Nothing outside the run's files is
+touched.
 
 Exit status: 0 everything reverted, 1 some files refused, 2 error.
 

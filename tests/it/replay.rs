@@ -587,3 +587,41 @@ fn revert_refuses_a_modified_file_whose_content_before_is_not_recorded() {
     assert!(forced.stdout.contains("forced"), "{forced}");
     assert_eq!(world.env.read("repo/hello.txt"), "hello\n");
 }
+
+#[test]
+fn revert_refuses_to_move_a_rename_back_over_a_new_file() {
+    let world = CodexWorld::new(vec![
+        turn(vec![exec_command("call_1", "mv gone.txt moved.txt")]),
+        turn(vec![message("Moved.")]),
+    ]);
+    let run = recorded(&world, &["--json", "-s", "workspace-write", "move it"]);
+    assert_eq!(world.env.read("repo/moved.txt"), "delete me\n");
+    // Someone creates a new file where the renamed one came from.
+    world
+        .env
+        .write("repo/gone.txt", "a new file, not the old one\n");
+    let out = world.run_in("repo", &["revert", &run, "--format", "json"], None);
+    assert_eq!(out.status, 1, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let moved = &report["files"][0];
+    assert_eq!(moved["path"], "moved.txt", "{report:#}");
+    assert_eq!(moved["action"], "move-back", "{report:#}");
+    assert_eq!(moved["status"], "refused", "{report:#}");
+    assert!(
+        moved["reason"]
+            .as_str()
+            .unwrap()
+            .contains("gone.txt, the path it was renamed from, exists again"),
+        "{report:#}"
+    );
+    assert_eq!(
+        world.env.read("repo/gone.txt"),
+        "a new file, not the old one\n"
+    );
+    assert_eq!(world.env.read("repo/moved.txt"), "delete me\n");
+    // --force moves it back over the new file.
+    let forced = world.run_in("repo", &["revert", &run, "--force"], None);
+    assert_eq!(forced.status, 0, "{forced}");
+    assert_eq!(world.env.read("repo/gone.txt"), "delete me\n");
+    assert!(!world.env.path("repo/moved.txt").exists());
+}
