@@ -625,3 +625,98 @@ fn revert_refuses_to_move_a_rename_back_over_a_new_file() {
     assert_eq!(world.env.read("repo/gone.txt"), "delete me\n");
     assert!(!world.env.path("repo/moved.txt").exists());
 }
+
+#[test]
+fn replay_takes_an_attestation_file_of_a_stored_run() {
+    let mut world = CodexWorld::new(vec![
+        turn(vec![apply_patch("call_1", PATCH)]),
+        turn(vec![message("Patched.")]),
+    ]);
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "apply the patch"],
+    );
+    world.server.halt();
+    world.env.key("ed25519.key");
+    world.env.key("ed25519.pub");
+    world.env.key("other.pub");
+    let signed = world.run_in(
+        "repo",
+        &[
+            "sign",
+            "--key",
+            "../keys/ed25519.key",
+            "--output",
+            "../run.intoto.jsonl",
+            &run,
+        ],
+        None,
+    );
+    assert_eq!(signed.status, 0, "{signed}");
+
+    // Verified with the signer's key: the run its statement names is replayed.
+    let out = world.run_in(
+        "repo",
+        &[
+            "replay",
+            "../run.intoto.jsonl",
+            "--key",
+            "../keys/ed25519.pub",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status, 0, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["run"], run.as_str(), "{report:#}");
+    assert_eq!(report["identical"], true, "{report:#}");
+    assert!(!out.stderr.contains("without verifying"), "{out}");
+    // Without --key it is read unverified, and the warning says so.
+    let out = world.run_in("repo", &["replay", "../run.intoto.jsonl"], None);
+    assert_eq!(out.status, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("was read without verifying its signature"),
+        "{out}"
+    );
+    // A key that did not sign it: nothing is replayed.
+    let out = world.run_in(
+        "repo",
+        &[
+            "replay",
+            "../run.intoto.jsonl",
+            "--key",
+            "../keys/other.pub",
+        ],
+        None,
+    );
+    assert_eq!(out.status, 2, "{out}");
+    assert!(out.stderr.contains("run.intoto.jsonl"), "{out}");
+
+    // The stored statement is no longer the attested one: refused, not replayed.
+    let statement_path = world
+        .env
+        .path(&format!("repo/.git/codex-attest/runs/{run}/statement.json"));
+    let mut statement = std::fs::read(&statement_path).unwrap();
+    statement.push(b'\n');
+    std::fs::write(&statement_path, statement).unwrap();
+    let out = world.run_in(
+        "repo",
+        &[
+            "replay",
+            "../run.intoto.jsonl",
+            "--key",
+            "../keys/ed25519.pub",
+        ],
+        None,
+    );
+    assert_eq!(out.status, 2, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "the attested statement is not the one stored for run {run}"
+        )),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
+}
