@@ -720,3 +720,45 @@ fn replay_takes_an_attestation_file_of_a_stored_run() {
     );
     assert!(out.stdout.is_empty(), "{out}");
 }
+
+#[test]
+fn replay_notes_a_codex_exit_status_other_than_the_recorded_one() {
+    let mut world = CodexWorld::new(vec![
+        turn(vec![apply_patch("call_1", PATCH)]),
+        turn(vec![message("Patched.")]),
+    ]);
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "apply the patch"],
+    );
+    world.server.halt();
+    let out = world.run_in("repo", &["replay", &run, "--format", "json"], None);
+    assert_eq!(out.status, 0, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["codexExitCode"], 0, "{report:#}");
+    assert!(
+        !report["nondeterminism"]
+            .to_string()
+            .contains("in the recorded run"),
+        "the same ending is not a note: {report:#}"
+    );
+    // The record says Codex exited with 3: the replay, which exits 0, says so.
+    let statement_path = world
+        .env
+        .path(&format!("repo/.git/codex-attest/runs/{run}/statement.json"));
+    let mut statement: Value =
+        serde_json::from_slice(&std::fs::read(&statement_path).unwrap()).unwrap();
+    let outcome = &mut statement["predicate"]["buildDefinition"]["internalParameters"]["outcome"];
+    assert_eq!(outcome["exitCode"], 0);
+    outcome["exitCode"] = 3.into();
+    std::fs::write(&statement_path, serde_json::to_vec(&statement).unwrap()).unwrap();
+    let out = world.run_in("repo", &["replay", &run], None);
+    assert_eq!(out.status, 0, "the files are still identical: {out}");
+    assert!(
+        out.stdout.contains(
+            "nondeterminism: Codex exited with status 0 on replay, but exited with status 3 in \
+             the recorded run"
+        ),
+        "{out}"
+    );
+}
