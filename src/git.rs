@@ -119,6 +119,37 @@ impl StatusEntry {
     }
 }
 
+/// How git records a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileMode {
+    /// `100644`.
+    Regular,
+    /// `100755`.
+    Executable,
+    /// `120000`: the content is the link's target.
+    Symlink,
+}
+
+impl FileMode {
+    pub fn from_flags(executable: bool, symlink: bool) -> FileMode {
+        match (symlink, executable) {
+            (true, _) => FileMode::Symlink,
+            (false, true) => FileMode::Executable,
+            (false, false) => FileMode::Regular,
+        }
+    }
+
+    /// A tree entry's mode; `None` for what is not a file (a tree, a submodule).
+    fn from_git(mode: &[u8]) -> Option<FileMode> {
+        match mode {
+            b"100644" => Some(FileMode::Regular),
+            b"100755" => Some(FileMode::Executable),
+            b"120000" => Some(FileMode::Symlink),
+            _ => None,
+        }
+    }
+}
+
 /// Runs git with `args` in `dir` and returns its stdout.
 pub fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
     let output = Command::new("git")
@@ -279,6 +310,32 @@ impl Repo {
             Err(GitError::Failed { .. }) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+
+    /// How `path` is recorded in `commit` (`git ls-tree`): `None` when it is not a file there.
+    pub fn mode_in(&self, commit: &GitOid, path: &str) -> Result<Option<FileMode>, GitError> {
+        let listing = run(
+            &self.root,
+            &[
+                "--literal-pathspecs",
+                "ls-tree",
+                "-z",
+                commit.as_str(),
+                "--",
+                path,
+            ],
+        )?;
+        Ok(listing
+            .split(|&b| b == 0)
+            .filter_map(|record| {
+                // <mode> SP <type> SP <object> TAB <path>
+                let tab = record.iter().position(|&b| b == b'\t')?;
+                let mode = record[..tab].split(|&b| b == b' ').next()?;
+                (&record[tab + 1..] == path.as_bytes())
+                    .then(|| FileMode::from_git(mode))
+                    .flatten()
+            })
+            .next())
     }
 
     /// The content of a blob.
@@ -461,6 +518,42 @@ mod tests {
         assert!(matches!(status.entries[3], StatusEntry::Unmerged { .. }));
         assert!(parse_status(b"1 garbage\0").is_err());
         assert!(parse_status(b"Z what\0").is_err());
+    }
+
+    #[test]
+    fn mode_in_reads_the_commits_file_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            run(
+                dir.path(),
+                &[&["-c", "user.name=t", "-c", "user.email=t@t"][..], args].concat(),
+            )
+            .unwrap()
+        };
+        git(&["init", "-q"]);
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/plain.txt"), "x\n").unwrap();
+        std::fs::write(dir.path().join("tool*.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("tool*.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("toolX.sh"), "y\n").unwrap();
+        std::os::unix::fs::symlink("sub/plain.txt", dir.path().join("link")).unwrap();
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "modes"]);
+        let repo = Repo::discover(dir.path()).unwrap().unwrap();
+        let head = repo.head().unwrap().unwrap();
+        let mode = |path| repo.mode_in(&head, path).unwrap();
+        assert_eq!(mode("sub/plain.txt"), Some(FileMode::Regular));
+        // A name with a glob character is looked up as it is.
+        assert_eq!(mode("tool*.sh"), Some(FileMode::Executable));
+        assert_eq!(mode("toolX.sh"), Some(FileMode::Regular));
+        assert_eq!(mode("link"), Some(FileMode::Symlink));
+        assert_eq!(mode("sub"), None, "a directory is not a file");
+        assert_eq!(mode("missing"), None);
     }
 
     #[test]

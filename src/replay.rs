@@ -14,7 +14,7 @@
 //!
 //! Known sources of nondeterminism are reported, not hidden: parallel tool calls, inputs whose
 //! stored copies had secrets redacted, arguments that could not be replayed as given, a Codex
-//! version other than the pinned one.
+//! version other than the pinned one, a Codex that exited otherwise than in the recorded run.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -386,6 +386,13 @@ pub fn replay(
         if let Some(server) = server {
             server.stop();
         }
+        let recorded_ending = internal.outcome.as_ref().map(|o| (o.exit_code, o.signal));
+        if let Some(note) = recorded_ending.and_then(|recorded| {
+            use std::os::unix::process::ExitStatusExt;
+            exit_note(recorded, (status.code(), status.signal()))
+        }) {
+            nondeterminism.push(note);
+        }
 
         let replay_repo = Repo {
             root: root.clone(),
@@ -430,6 +437,22 @@ pub fn replay(
         // Scratch state is removed when `scratch` drops.
         Err(err) => Err(err),
     }
+}
+
+/// A note when the replayed Codex ended otherwise than the recorded run: another exit status, or
+/// a signal. Each side is `(exit code, signal)`; nothing when the record does not say.
+fn exit_note(
+    recorded: (Option<i32>, Option<i32>),
+    replayed: (Option<i32>, Option<i32>),
+) -> Option<String> {
+    let describe = |(code, signal): (Option<i32>, Option<i32>)| match (code, signal) {
+        (_, Some(signal)) => Some(format!("was killed by signal {signal}")),
+        (Some(code), None) => Some(format!("exited with status {code}")),
+        (None, None) => None,
+    };
+    let was = describe(recorded)?;
+    let now = describe(replayed).unwrap_or_else(|| "ended with an unknown status".to_string());
+    (was != now).then(|| format!("Codex {now} on replay, but {was} in the recorded run"))
 }
 
 /// Converts a rollout usage record to the Responses API's usage shape.
@@ -752,5 +775,35 @@ pub fn file_state(path: &Path) -> Option<FileDigests> {
     match crate::changes::read_state(path, &|p| digest_file(p)) {
         FileState::Present { digests, .. } => Some(digests),
         FileState::Missing => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_note_names_a_different_ending_only() {
+        assert_eq!(exit_note((Some(0), None), (Some(0), None)), None);
+        assert_eq!(
+            exit_note((Some(0), None), (Some(1), None)).as_deref(),
+            Some(
+                "Codex exited with status 1 on replay, but exited with status 0 in the recorded run"
+            )
+        );
+        assert_eq!(
+            exit_note((None, Some(15)), (Some(0), None)).as_deref(),
+            Some(
+                "Codex exited with status 0 on replay, but was killed by signal 15 in the recorded run"
+            )
+        );
+        assert_eq!(
+            exit_note((Some(2), None), (None, Some(9))).as_deref(),
+            Some(
+                "Codex was killed by signal 9 on replay, but exited with status 2 in the recorded run"
+            )
+        );
+        // A record that does not say how Codex ended: nothing to compare.
+        assert_eq!(exit_note((None, None), (Some(1), None)), None);
     }
 }

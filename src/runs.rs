@@ -35,6 +35,15 @@ pub enum RunError {
     Ambiguous { query: String, count: usize },
     #[error("the store has no runs yet")]
     Empty,
+    #[error("the attested statement is not valid: {0}")]
+    BadStatement(String),
+    #[error("the attested statement names no run (no runDetails.metadata.invocationId)")]
+    NoRunId,
+    #[error(
+        "the attested statement is not the one stored for run {0} (the attestation or the store \
+         was changed)"
+    )]
+    NotTheStoredStatement(String),
     #[error("run {run}: {what} is not valid: {detail}")]
     Invalid {
         run: String,
@@ -116,6 +125,24 @@ pub fn load(store: &Store, id: &str) -> Result<LoadedRun, RunError> {
         internal,
         envelopes,
     })
+}
+
+/// The stored run an attested statement (`payload`, the envelope's payload bytes) is about: the
+/// one its `runDetails.metadata.invocationId` names, whose stored statement must be exactly these
+/// bytes, so that nothing the attestation does not say is taken from the store.
+pub fn load_attested(store: &Store, payload: &[u8]) -> Result<LoadedRun, RunError> {
+    let statement =
+        Statement::from_slice(payload).map_err(|err| RunError::BadStatement(err.to_string()))?;
+    let id = statement
+        .predicate
+        .pointer("/runDetails/metadata/invocationId")
+        .and_then(|v| v.as_str())
+        .ok_or(RunError::NoRunId)?;
+    let run = load(store, id)?;
+    if run.statement_json != payload {
+        return Err(RunError::NotTheStoredStatement(run.id));
+    }
+    Ok(run)
 }
 
 /// Filters for `log`.

@@ -1,12 +1,16 @@
 //! `codex-attest replay`: re-run a recorded run from its pinned inputs and compare.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use codex_attest::dsse::{Keyring, decode_base64};
+use codex_attest::envelope_file::read_envelope_file;
 use codex_attest::replay::{self, FileStatus, Mode, ReplayOptions, ReplayReport};
+use codex_attest::runs::{LoadedRun, RunError};
+use codex_attest::store::{Store, StoreError};
 
-use super::{Ctx, Format, Outcome, open_store, print_stdout, status};
+use super::{Ctx, Format, Outcome, load_public_key, open_store, print_stdout, status, usage_error};
 
 /// Rebuild a run from its pinned inputs in scratch space, re-run Codex, and compare the outcome
 #[derive(Debug, clap::Args)]
@@ -20,12 +24,18 @@ loopback endpoint, so Codex re-executes the same tool calls with no model and no
 live: the same rebuilt state against the real provider (its credentials come from your
 environment); the report shows how far the new outcome is from the recorded one.
 
+RUN is a stored run (an id, a unique prefix, `latest`) or an attestation file (.intoto.jsonl)
+of a run in this repository's store: the run its statement names is replayed, and only if the
+stored statement is byte for byte the attested one. With --key the envelope is verified first;
+without, it is read unverified and a warning says so.
+
 Exit status: 0 identical, 1 differs, 2 could not replay (missing blobs, a corrupt transcript, a
-Codex that is not the pinned version, ...).
+Codex that is not the pinned version, an attestation that does not match the store, ...).
 
 Examples:
   codex-attest replay latest
   codex-attest replay 20261124T081512Z --keep --format json
+  codex-attest replay run.intoto.jsonl --key keys/ci.pub
   codex-attest replay RUN --mode live --codex ~/.local/bin/codex
   codex-attest replay RUN --attestation replay.intoto.jsonl --attestation-key keys/ci.key
 
@@ -33,9 +43,12 @@ Examples:
 https://codex-attest.dev/replay/v1) whose subject is the replayed run's statement and whose
 predicate holds the report; `codex-attest verify --key PUB FILE` checks it.")]
 pub struct ReplayArgs {
-    /// The run to replay (an id, a unique prefix, or `latest`)
+    /// The run to replay (an id, a unique prefix, `latest`, or an attestation file)
     #[arg(value_name = "RUN")]
     run: String,
+    /// Trusted key to verify an attestation file with (can be repeated)
+    #[arg(long = "key", value_name = "PUB")]
+    keys: Vec<PathBuf>,
     /// Where the model's outputs come from
     #[arg(long, value_name = "MODE", default_value = "recorded")]
     mode: ModeArg,
@@ -73,8 +86,8 @@ enum ModeArg {
 
 pub fn run(ctx: &Ctx, args: ReplayArgs) -> anyhow::Result<Outcome> {
     let (repo, store) = open_store()?;
-    let id = codex_attest::runs::resolve_id(&store, &args.run)?;
-    let run = codex_attest::runs::load(&store, &id)?;
+    let run = resolve(ctx, &store, &args.run, &args.keys)?;
+    let id = run.id.clone();
     // The signing key is loaded (and its passphrase asked) before the replay, not after it.
     let attestation_key = match &args.attestation_key {
         Some(key) => Some(super::load_private_key(ctx, key, &args.passphrase_env)?),
@@ -157,6 +170,65 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> anyhow::Result<Outcome> {
         Outcome::Success
     } else {
         Outcome::Denied
+    })
+}
+
+/// The run `arg` names: a stored run, or the run an attestation file's statement is about.
+fn resolve(ctx: &Ctx, store: &Store, arg: &str, keys: &[PathBuf]) -> anyhow::Result<LoadedRun> {
+    let path = Path::new(arg);
+    if !path.is_file() {
+        if !keys.is_empty() {
+            return Err(usage_error(
+                format!("--key verifies an attestation file, and {arg} is not a file"),
+                "give the .intoto.jsonl file to replay, or drop --key",
+            ));
+        }
+        let id = codex_attest::runs::resolve_id(store, arg)?;
+        return Ok(codex_attest::runs::load(store, &id)?);
+    }
+    let file = read_envelope_file(path)?;
+    let payload = if keys.is_empty() {
+        let first = file
+            .envelopes
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("{arg}: holds no DSSE envelope"))?;
+        status(
+            ctx,
+            &format!("warning: {arg} was read without verifying its signature (pass --key)"),
+        );
+        decode_base64(&first.envelope.payload)
+            .ok_or_else(|| anyhow::anyhow!("{arg}: the payload is not base64"))?
+    } else {
+        let keyring: Keyring = keys
+            .iter()
+            .map(|p| load_public_key(p))
+            .collect::<anyhow::Result<_>>()?;
+        // The first envelope a trusted key signed.
+        let mut first_error = None;
+        let mut verified = None;
+        for located in &file.envelopes {
+            match located.envelope.verify(&keyring, 1) {
+                Ok(v) => {
+                    verified = Some(v.payload().to_vec());
+                    break;
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match (verified, first_error) {
+            (Some(payload), _) => payload,
+            (None, Some(err)) => return Err(anyhow::anyhow!("{arg}: {err}")),
+            (None, None) => return Err(anyhow::anyhow!("{arg}: holds no DSSE envelope")),
+        }
+    };
+    codex_attest::runs::load_attested(store, &payload).map_err(|err| match err {
+        RunError::Store(StoreError::MissingRun(id)) => usage_error(
+            format!("{arg}: run {id} is not in this repository's store"),
+            "replay needs the run's pinned inputs: run it in the repository that recorded it",
+        ),
+        err => anyhow::anyhow!("{arg}: {err}"),
     })
 }
 

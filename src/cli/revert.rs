@@ -7,9 +7,12 @@ use super::{Ctx, Format, Outcome, open_store, print_stdout};
 /// Undo exactly what a run changed in the work tree, file by file
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Restores modified and deleted files to their content before the run and removes files the run
-added, but only where a file still holds what the run produced; a file edited since is refused
-with the reason (unless --force). Nothing outside the run's files is touched.
+Restores modified and deleted files to their content and mode before the run (executable bit,
+symlink), moves renamed files back and removes files the run added, but only where a file still
+holds what the run produced; a file edited since, a rename whose old path is taken again, or a
+file whose content before the run is not recorded is refused with the reason (unless --force,
+which takes the starting commit's version of the last). Nothing outside the run's files is
+touched.
 
 Exit status: 0 everything reverted, 1 some files refused, 2 error.
 

@@ -504,3 +504,325 @@ fn revert_restores_the_exact_pre_run_tree_and_refuses_edited_files() {
     assert_eq!(forced.status, 0, "{forced}");
     assert!(!world.env.path("repo/added.txt").exists());
 }
+
+/// `path`'s mode bits as git would record them: `link -> target`, `exec` or `file`.
+fn git_mode(world: &CodexWorld, path: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let full = world.env.path(path);
+    let meta = std::fs::symlink_metadata(&full).unwrap();
+    if meta.file_type().is_symlink() {
+        format!("link -> {}", std::fs::read_link(&full).unwrap().display())
+    } else if meta.permissions().mode() & 0o111 != 0 {
+        "exec".to_string()
+    } else {
+        "file".to_string()
+    }
+}
+
+#[test]
+fn revert_restores_executable_bits_and_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let world = CodexWorld::new(vec![
+        turn(vec![exec_command(
+            "call_1",
+            "rm tool.sh link run.sh && printf 'rewritten\\n' > run.sh && chmod -x mode.sh flip.sh",
+        )]),
+        turn(vec![message("Done.")]),
+    ]);
+    let chmod = |path: &str, mode: u32| {
+        std::fs::set_permissions(world.env.path(path), std::fs::Permissions::from_mode(mode))
+            .unwrap();
+    };
+    for name in ["tool.sh", "run.sh", "mode.sh", "flip.sh"] {
+        world
+            .env
+            .write(&format!("repo/{name}"), format!("#!/bin/sh\necho {name}\n"));
+    }
+    chmod("repo/tool.sh", 0o755);
+    chmod("repo/run.sh", 0o755);
+    chmod("repo/mode.sh", 0o755);
+    std::os::unix::fs::symlink("hello.txt", world.env.path("repo/link")).unwrap();
+    world.env.git("repo", &["add", "-A"]);
+    world.env.git("repo", &["commit", "-q", "-m", "scripts"]);
+    // Dirty before the run, by its executable bit only: the run's chmod -x makes it clean.
+    chmod("repo/flip.sh", 0o755);
+    let status = |world: &CodexWorld| {
+        (
+            world
+                .env
+                .git("repo", &["status", "--porcelain", "--untracked-files=all"]),
+            world.env.git("repo", &["diff"]),
+        )
+    };
+    let before = status(&world);
+    assert!(before.1.contains("new mode 100755"), "{before:?}");
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "break the scripts"],
+    );
+    assert!(!world.env.path("repo/tool.sh").exists());
+    assert!(std::fs::symlink_metadata(world.env.path("repo/link")).is_err());
+    assert_eq!(git_mode(&world, "repo/run.sh"), "file");
+    assert_eq!(git_mode(&world, "repo/mode.sh"), "file");
+    assert_eq!(git_mode(&world, "repo/flip.sh"), "file");
+
+    let out = world.run_in("repo", &["revert", &run, "--format", "json"], None);
+    assert_eq!(out.status, 0, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut got = statuses(&report);
+    got.sort();
+    assert_eq!(
+        got,
+        ["flip.sh", "link", "mode.sh", "run.sh", "tool.sh"]
+            .map(|p| (p.to_string(), "reverted".to_string())),
+        "a change of the executable bit alone is reverted too: {report:#}"
+    );
+    assert_eq!(status(&world), before, "the pre-run tree, modes included");
+    for script in ["tool.sh", "run.sh", "mode.sh", "flip.sh"] {
+        assert_eq!(
+            git_mode(&world, &format!("repo/{script}")),
+            "exec",
+            "{script}"
+        );
+    }
+    assert_eq!(git_mode(&world, "repo/link"), "link -> hello.txt");
+    assert_eq!(world.env.read("repo/run.sh"), "#!/bin/sh\necho run.sh\n");
+
+    // Now that every file is back, modes included, a second revert has nothing to do.
+    let again = world.run_in("repo", &["revert", &run, "--format", "json"], None);
+    assert_eq!(again.status, 0, "{again}");
+    let report: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert!(
+        statuses(&report)
+            .iter()
+            .all(|(_, status)| status == "already-reverted"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn revert_refuses_a_modified_file_whose_content_before_is_not_recorded() {
+    let world = CodexWorld::new(vec![
+        turn(vec![apply_patch("call_1", PATCH)]),
+        turn(vec![message("Patched.")]),
+    ]);
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "apply the patch"],
+    );
+    // A record that does not say what hello.txt held before the run.
+    let statement_path = world
+        .env
+        .path(&format!("repo/.git/codex-attest/runs/{run}/statement.json"));
+    let mut statement: Value =
+        serde_json::from_slice(&std::fs::read(&statement_path).unwrap()).unwrap();
+    let modified = &mut statement["predicate"]["buildDefinition"]["internalParameters"]["outcome"]
+        ["changes"]["modified"][0];
+    assert_eq!(modified["path"], "hello.txt");
+    modified.as_object_mut().unwrap().remove("before").unwrap();
+    std::fs::write(&statement_path, serde_json::to_vec(&statement).unwrap()).unwrap();
+
+    let out = world.run_in("repo", &["revert", &run, "--format", "json"], None);
+    assert_eq!(out.status, 1, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let hello = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "hello.txt")
+        .unwrap();
+    assert_eq!(hello["status"], "refused", "{report:#}");
+    assert!(
+        hello["reason"]
+            .as_str()
+            .unwrap()
+            .contains("its content before the run is not recorded"),
+        "{report:#}"
+    );
+    assert_eq!(
+        world.env.read("repo/hello.txt"),
+        "hello world\n",
+        "never replaced by an empty file"
+    );
+    assert_eq!(world.env.read("repo/gone.txt"), "delete me\n");
+    // --force restores the starting commit's version.
+    let forced = world.run_in("repo", &["revert", &run, "--force"], None);
+    assert_eq!(forced.status, 0, "{forced}");
+    assert!(forced.stdout.contains("forced"), "{forced}");
+    assert_eq!(world.env.read("repo/hello.txt"), "hello\n");
+}
+
+#[test]
+fn revert_refuses_to_move_a_rename_back_over_a_new_file() {
+    let world = CodexWorld::new(vec![
+        turn(vec![exec_command("call_1", "mv gone.txt moved.txt")]),
+        turn(vec![message("Moved.")]),
+    ]);
+    let run = recorded(&world, &["--json", "-s", "workspace-write", "move it"]);
+    assert_eq!(world.env.read("repo/moved.txt"), "delete me\n");
+    // Someone creates a new file where the renamed one came from.
+    world
+        .env
+        .write("repo/gone.txt", "a new file, not the old one\n");
+    let out = world.run_in("repo", &["revert", &run, "--format", "json"], None);
+    assert_eq!(out.status, 1, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let moved = &report["files"][0];
+    assert_eq!(moved["path"], "moved.txt", "{report:#}");
+    assert_eq!(moved["action"], "move-back", "{report:#}");
+    assert_eq!(moved["status"], "refused", "{report:#}");
+    assert!(
+        moved["reason"]
+            .as_str()
+            .unwrap()
+            .contains("gone.txt, the path it was renamed from, exists again"),
+        "{report:#}"
+    );
+    assert_eq!(
+        world.env.read("repo/gone.txt"),
+        "a new file, not the old one\n"
+    );
+    assert_eq!(world.env.read("repo/moved.txt"), "delete me\n");
+    // --force moves it back over the new file.
+    let forced = world.run_in("repo", &["revert", &run, "--force"], None);
+    assert_eq!(forced.status, 0, "{forced}");
+    assert_eq!(world.env.read("repo/gone.txt"), "delete me\n");
+    assert!(!world.env.path("repo/moved.txt").exists());
+}
+
+#[test]
+fn replay_takes_an_attestation_file_of_a_stored_run() {
+    let mut world = CodexWorld::new(vec![
+        turn(vec![apply_patch("call_1", PATCH)]),
+        turn(vec![message("Patched.")]),
+    ]);
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "apply the patch"],
+    );
+    world.server.halt();
+    world.env.key("ed25519.key");
+    world.env.key("ed25519.pub");
+    world.env.key("other.pub");
+    let signed = world.run_in(
+        "repo",
+        &[
+            "sign",
+            "--key",
+            "../keys/ed25519.key",
+            "--output",
+            "../run.intoto.jsonl",
+            &run,
+        ],
+        None,
+    );
+    assert_eq!(signed.status, 0, "{signed}");
+
+    // Verified with the signer's key: the run its statement names is replayed.
+    let out = world.run_in(
+        "repo",
+        &[
+            "replay",
+            "../run.intoto.jsonl",
+            "--key",
+            "../keys/ed25519.pub",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status, 0, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["run"], run.as_str(), "{report:#}");
+    assert_eq!(report["identical"], true, "{report:#}");
+    assert!(!out.stderr.contains("without verifying"), "{out}");
+    // Without --key it is read unverified, and the warning says so.
+    let out = world.run_in("repo", &["replay", "../run.intoto.jsonl"], None);
+    assert_eq!(out.status, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("was read without verifying its signature"),
+        "{out}"
+    );
+    // A key that did not sign it: nothing is replayed.
+    let out = world.run_in(
+        "repo",
+        &[
+            "replay",
+            "../run.intoto.jsonl",
+            "--key",
+            "../keys/other.pub",
+        ],
+        None,
+    );
+    assert_eq!(out.status, 2, "{out}");
+    assert!(out.stderr.contains("run.intoto.jsonl"), "{out}");
+
+    // The stored statement is no longer the attested one: refused, not replayed.
+    let statement_path = world
+        .env
+        .path(&format!("repo/.git/codex-attest/runs/{run}/statement.json"));
+    let mut statement = std::fs::read(&statement_path).unwrap();
+    statement.push(b'\n');
+    std::fs::write(&statement_path, statement).unwrap();
+    let out = world.run_in(
+        "repo",
+        &[
+            "replay",
+            "../run.intoto.jsonl",
+            "--key",
+            "../keys/ed25519.pub",
+        ],
+        None,
+    );
+    assert_eq!(out.status, 2, "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "the attested statement is not the one stored for run {run}"
+        )),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
+}
+
+#[test]
+fn replay_notes_a_codex_exit_status_other_than_the_recorded_one() {
+    let mut world = CodexWorld::new(vec![
+        turn(vec![apply_patch("call_1", PATCH)]),
+        turn(vec![message("Patched.")]),
+    ]);
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "apply the patch"],
+    );
+    world.server.halt();
+    let out = world.run_in("repo", &["replay", &run, "--format", "json"], None);
+    assert_eq!(out.status, 0, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["codexExitCode"], 0, "{report:#}");
+    assert!(
+        !report["nondeterminism"]
+            .to_string()
+            .contains("in the recorded run"),
+        "the same ending is not a note: {report:#}"
+    );
+    // The record says Codex exited with 3: the replay, which exits 0, says so.
+    let statement_path = world
+        .env
+        .path(&format!("repo/.git/codex-attest/runs/{run}/statement.json"));
+    let mut statement: Value =
+        serde_json::from_slice(&std::fs::read(&statement_path).unwrap()).unwrap();
+    let outcome = &mut statement["predicate"]["buildDefinition"]["internalParameters"]["outcome"];
+    assert_eq!(outcome["exitCode"], 0);
+    outcome["exitCode"] = 3.into();
+    std::fs::write(&statement_path, serde_json::to_vec(&statement).unwrap()).unwrap();
+    let out = world.run_in("repo", &["replay", &run], None);
+    assert_eq!(out.status, 0, "the files are still identical: {out}");
+    assert!(
+        out.stdout.contains(
+            "nondeterminism: Codex exited with status 0 on replay, but exited with status 3 in \
+             the recorded run"
+        ),
+        "{out}"
+    );
+}
