@@ -387,9 +387,15 @@ fn huge_input_is_refused() {
     let out = env
         .run(&["verify", "--key", "keys/ed25519.pub", "huge.json"])
         .code(2);
-    assert!(out.stderr.contains("huge.json"), "{out}");
+    let errors: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(errors[0].contains("huge.json"), "{out}");
     assert!(
-        out.stderr.contains("larger than the 64 MiB envelope limit"),
+        errors[0].contains("larger than the 64 MiB envelope limit"),
         "{out}"
     );
 }
