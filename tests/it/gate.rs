@@ -482,6 +482,47 @@ fn worktree_and_commit_binding_report_files_changed_after_the_run() {
     let mut found = codes(&out, "error");
     found.sort();
     assert_eq!(found, ["changed-after-run", "subject-missing"]);
+    // Each finding names the attestation that claimed the file, and its run.
+    for finding in out.json_lines().iter().filter(|r| r["type"] == "finding") {
+        assert_eq!(
+            finding["data"]["attestation"], "../run.intoto.jsonl:1",
+            "{finding}"
+        );
+        assert_eq!(finding["data"]["run"], "run-1", "{finding}");
+    }
+    let human = run_in(
+        &env,
+        "repo",
+        &[
+            "verify",
+            "--key",
+            "../keys/ed25519.pub",
+            "--worktree",
+            "../run.intoto.jsonl",
+        ],
+    );
+    insta::assert_snapshot!("bind_human", human.stdout);
+    // So an exception can name the run.
+    env.write(
+        "policy.toml",
+        "[signers]\nkeys = [\"keys/ed25519.pub\"]\n[[exceptions]]\nrule = \"changed-after-run\"\nruns = [\"run-1\"]\nreason = \"hotfix on top of run-1 (#9)\"\n",
+    );
+    let excused = run_in(
+        &env,
+        "repo",
+        &[
+            "verify",
+            "--policy",
+            "../policy.toml",
+            "--format",
+            "json",
+            "--worktree",
+            "../run.intoto.jsonl",
+        ],
+    );
+    assert_eq!(excused.status, 1, "subject-missing still denies: {excused}");
+    assert_eq!(codes(&excused, "note"), ["changed-after-run"]);
+    assert_eq!(codes(&excused, "error"), ["subject-missing"]);
     // --at checks a commit instead: HEAD still has the attested content.
     let at = run_in(
         &env,
