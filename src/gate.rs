@@ -119,8 +119,9 @@ pub struct Coverage {
     pub run: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub commits: Vec<String>,
-    /// Which of the attestations given to `range` covers the path (its index), so the gate can
-    /// check that one against the policy even when it names no run.
+    /// Which of the attestations given to `range` or `bind` covers the path (its index), so the
+    /// gate can check that one against the policy even when it names no run; for a path that is
+    /// not as attested, the latest attestation that claimed it, so findings can name it.
     #[serde(skip)]
     pub attestation: Option<usize>,
 }
@@ -765,8 +766,9 @@ impl<'a> Gate<'a> {
     }
 }
 
-/// One run's claim about a path: when it finished, its id, and the blob it left (`None`: deleted).
-type Claim = (Option<Timestamp>, Option<String>, Option<String>);
+/// One run's claim about a path: when it finished, its id, the blob it left (`None`: deleted), and
+/// the index of its attestation.
+type Claim = (Option<Timestamp>, Option<String>, Option<String>, usize);
 
 /// Checks every attested file at a work tree or commit. The latest attestation of a path wins
 /// when several runs produced it.
@@ -775,15 +777,16 @@ pub fn bind(
     attestations: &[Attestation],
     target: &Target,
 ) -> Result<Vec<Coverage>, GitError> {
-    // path -> (finished, run, produced blob or None for deleted)
+    // path -> (finished, run, produced blob or None for deleted, attestation index)
     let mut claims: BTreeMap<String, Vec<Claim>> = BTreeMap::new();
-    for a in attestations {
+    for (i, a) in attestations.iter().enumerate() {
         let Ok(view) = &a.view else { continue };
         for f in &view.produced {
             claims.entry(f.path.clone()).or_default().push((
                 view.finished_on,
                 view.run_id.clone(),
                 Some(f.git_blob.clone()),
+                i,
             ));
         }
         for f in &view.deleted {
@@ -791,8 +794,12 @@ pub fn bind(
                 view.finished_on,
                 view.run_id.clone(),
                 None,
+                i,
             ));
         }
+    }
+    for runs in claims.values_mut() {
+        runs.sort_by_key(|claim| claim.0);
     }
     let mut out = Vec::new();
     let root = match target {
@@ -805,35 +812,33 @@ pub fn bind(
             None => crate::paths::check_relative(path).is_ok(),
         };
         if !safe {
-            let run = runs.last().and_then(|r| r.1.clone());
+            let latest = runs.last();
             out.push(Coverage {
                 path: path.clone(),
                 status: CoverageStatus::UnsafePath,
-                run,
+                run: latest.and_then(|r| r.1.clone()),
                 commits: Vec::new(),
-                attestation: None,
+                attestation: latest.map(|r| r.3),
             });
         }
         safe
     });
     let paths: Vec<String> = claims.keys().cloned().collect();
     let current = current_blobs(repo, &paths, target)?;
-    for (path, mut runs) in claims {
-        runs.sort_by_key(|claim| claim.0);
+    for (path, runs) in claims {
         let now = current.get(&path).cloned().flatten();
-        let matching = runs.iter().rev().find(|(_, _, blob)| *blob == now);
-        let latest = runs.last().and_then(|r| r.1.clone());
-        let (status, run) = match (matching, &now) {
-            (Some((_, run, _)), _) => (CoverageStatus::Covered, run.clone()),
-            (None, Some(_)) => (CoverageStatus::ChangedAfterRun, latest),
-            (None, None) => (CoverageStatus::Missing, latest),
+        let matching = runs.iter().rev().find(|(_, _, blob, _)| *blob == now);
+        let (status, claim) = match (matching, &now) {
+            (Some(claim), _) => (CoverageStatus::Covered, Some(claim)),
+            (None, Some(_)) => (CoverageStatus::ChangedAfterRun, runs.last()),
+            (None, None) => (CoverageStatus::Missing, runs.last()),
         };
         out.push(Coverage {
             path,
             status,
-            run,
+            run: claim.and_then(|c| c.1.clone()),
             commits: Vec::new(),
-            attestation: None,
+            attestation: claim.map(|c| c.3),
         });
     }
     Ok(out)

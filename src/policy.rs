@@ -119,6 +119,11 @@ pub const RULES: &[(&str, Level, &str)] = &[
         "a change in the range that no attested run produced",
     ),
     (
+        "lock-mismatch",
+        Level::Deny,
+        "the run's Codex version, model, sandbox or instruction inputs differ from the lock",
+    ),
+    (
         "possibly-concurrent",
         Level::Warn,
         "the run's changes may include another process's",

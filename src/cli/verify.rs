@@ -440,7 +440,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
                         c.path,
                         commits.join(", ")
                     ),
-                    None,
+                    c.attestation.and_then(|k| usable.get(k)),
                     Some(&c.path),
                     None,
                     None,
@@ -478,14 +478,16 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
                 .collect();
             for c in gate::bind(repo, &bound, &target)? {
                 let run = c.run.clone().unwrap_or_default();
+                // The latest attestation that claimed the path, named in the finding.
+                let claimed = c.attestation.and_then(|k| bound.get(k));
                 match c.status {
-                    CoverageStatus::ChangedAfterRun => gate.push(&mut findings, "changed-after-run", format!("{} was changed after run {run}: its content is not what any attested run produced", c.path), None, Some(&c.path), None, None),
-                    CoverageStatus::Missing => gate.push(&mut findings, "subject-missing", format!("{} was produced by run {run} and is gone", c.path), None, Some(&c.path), None, None),
+                    CoverageStatus::ChangedAfterRun => gate.push(&mut findings, "changed-after-run", format!("{} was changed after run {run}: its content is not what any attested run produced", c.path), claimed, Some(&c.path), None, None),
+                    CoverageStatus::Missing => gate.push(&mut findings, "subject-missing", format!("{} was produced by run {run} and is gone", c.path), claimed, Some(&c.path), None, None),
                     CoverageStatus::UnsafePath => findings.push(Finding {
                         code: "unsafe-path",
                         severity: Severity::Error,
                         message: format!("run {run} names {:?}, which is not a safe relative path; it was not read", c.path),
-                        attestation: None,
+                        attestation: claimed.map(|a| a.location.clone()),
                         run: c.run.clone(),
                         path: Some(c.path.clone()),
                         field: Some("/subject".to_string()),

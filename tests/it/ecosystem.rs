@@ -178,6 +178,56 @@ fn init_with_custom_roles_and_bad_roles() {
     assert!(!env.path("x.yml").exists() && !env.path("p.toml").exists());
 }
 
+/// The example gate job in .github/workflows/: codex-attest from a pinned source, and the VSA key
+/// written from a secret, private to the runner's user, before `verify --vsa-key` reads it.
+#[test]
+fn the_release_gate_example_writes_its_vsa_key_and_pins_codex_attest() {
+    let path = repo_path(".github/workflows/release-gate.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc = yaml(&text);
+    let source = doc["env"]["CODEX_ATTEST_GIT"].as_str().unwrap();
+    assert!(source.starts_with("https://github.com/"), "{source}");
+    assert!(!text.contains("github.repository"), "{text}");
+    let steps = doc["jobs"]["gate"]["steps"].as_vec().unwrap();
+    let run = |step: &Yaml| step["run"].as_str().unwrap_or("").to_string();
+    assert!(
+        steps
+            .iter()
+            .any(|s| run(s) == "cargo install --locked --git \"$CODEX_ATTEST_GIT\" codex-attest"),
+        "{text}"
+    );
+    let gate = steps
+        .iter()
+        .position(|s| run(s).contains("codex-attest verify"))
+        .unwrap();
+    let key = regex::Regex::new(r#"--vsa-key "([^"]+)""#)
+        .unwrap()
+        .captures(&run(&steps[gate]))
+        .unwrap()[1]
+        .to_string();
+    let writes = steps[..gate]
+        .iter()
+        .position(|s| run(s).contains(&format!("> \"{key}\"")))
+        .unwrap_or_else(|| panic!("no step before the gate writes {key}:\n{text}"));
+    let written = run(&steps[writes]);
+    let umask = written.find("umask 077").expect("umask 077");
+    assert!(umask < written.find(&key).unwrap(), "{written}");
+    assert!(
+        text_of(&steps[writes]["env"]).contains("${{ secrets."),
+        "the key comes from a secret: {text}"
+    );
+    let removes = steps[gate..]
+        .iter()
+        .find(|s| run(s).contains(&format!("rm -f \"{key}\"")))
+        .unwrap_or_else(|| panic!("nothing removes {key}:\n{text}"));
+    assert_eq!(removes["if"].as_str(), Some("always()"));
+    // Inputs reach the shell through the environment, never spliced into the script.
+    for step in steps {
+        assert!(!run(step).contains("${{"), "{}", run(step));
+    }
+    assert_eq!(actionlint(&path), "[]");
+}
+
 #[test]
 fn completions_for_each_shell() {
     let env = TestEnv::new();

@@ -482,6 +482,47 @@ fn worktree_and_commit_binding_report_files_changed_after_the_run() {
     let mut found = codes(&out, "error");
     found.sort();
     assert_eq!(found, ["changed-after-run", "subject-missing"]);
+    // Each finding names the attestation that claimed the file, and its run.
+    for finding in out.json_lines().iter().filter(|r| r["type"] == "finding") {
+        assert_eq!(
+            finding["data"]["attestation"], "../run.intoto.jsonl:1",
+            "{finding}"
+        );
+        assert_eq!(finding["data"]["run"], "run-1", "{finding}");
+    }
+    let human = run_in(
+        &env,
+        "repo",
+        &[
+            "verify",
+            "--key",
+            "../keys/ed25519.pub",
+            "--worktree",
+            "../run.intoto.jsonl",
+        ],
+    );
+    insta::assert_snapshot!("bind_human", human.stdout);
+    // So an exception can name the run.
+    env.write(
+        "policy.toml",
+        "[signers]\nkeys = [\"keys/ed25519.pub\"]\n[[exceptions]]\nrule = \"changed-after-run\"\nruns = [\"run-1\"]\nreason = \"hotfix on top of run-1 (#9)\"\n",
+    );
+    let excused = run_in(
+        &env,
+        "repo",
+        &[
+            "verify",
+            "--policy",
+            "../policy.toml",
+            "--format",
+            "json",
+            "--worktree",
+            "../run.intoto.jsonl",
+        ],
+    );
+    assert_eq!(excused.status, 1, "subject-missing still denies: {excused}");
+    assert_eq!(codes(&excused, "note"), ["changed-after-run"]);
+    assert_eq!(codes(&excused, "error"), ["subject-missing"]);
     // --at checks a commit instead: HEAD still has the attested content.
     let at = run_in(
         &env,
@@ -776,6 +817,31 @@ fn policies_can_require_runs_to_match_the_lock() {
         bad.stdout.contains("model: locked gpt-5.5, ran gpt-4o"),
         "{bad}"
     );
+    // Like every rule, it can be made a warning, in the policy or on the command line, or excused.
+    let drifted = signed(&env, |s| {
+        internal(s)["settings"]["model"] = json!("gpt-4o");
+    });
+    let warned = verify(
+        &env,
+        &format!("{policy}[levels]\nlock-mismatch = \"warn\"\n"),
+        &drifted,
+        &[],
+    );
+    assert_eq!(warned.status, 0, "{warned}");
+    assert_eq!(codes(&warned, "warning"), ["lock-mismatch"]);
+    let warned = verify(&env, &policy, &drifted, &["-W", "lock-mismatch"]);
+    assert_eq!(warned.status, 0, "{warned}");
+    assert_eq!(codes(&warned, "warning"), ["lock-mismatch"]);
+    let excused = verify(
+        &env,
+        &format!(
+            "{policy}[[exceptions]]\nrule = \"lock-mismatch\"\nruns = [\"run-1\"]\nreason = \"model upgrade trial (#7)\"\n"
+        ),
+        &drifted,
+        &[],
+    );
+    assert_eq!(excused.status, 0, "{excused}");
+    assert_eq!(codes(&excused, "note"), ["lock-mismatch"]);
     // A lock that is not there is a policy error pointing at the line.
     let missing = verify(
         &env,
@@ -785,4 +851,72 @@ fn policies_can_require_runs_to_match_the_lock() {
     );
     assert_eq!(missing.status, 2, "{missing}");
     assert!(missing.stderr.contains("policy.toml:4:8"), "{missing}");
+}
+
+/// Every code the gate reports through its levels and exceptions is a rule a policy can name, and
+/// docs/policy.md lists every rule with its default, and every other finding code as fixed.
+#[test]
+fn every_rule_the_gate_reports_can_be_leveled_and_is_documented() {
+    use codex_attest::policy::{Level, RULES};
+    let rules: Vec<(String, &str)> = RULES
+        .iter()
+        .map(|(code, level, _)| {
+            let level = match level {
+                Level::Deny => "deny",
+                Level::Warn => "warn",
+            };
+            (code.to_string(), level)
+        })
+        .collect();
+    let is_rule = |code: &str| rules.iter().any(|(c, _)| c == code);
+    // Codes passed to `Gate::push` (which applies levels and exceptions), and findings built
+    // directly, with a fixed level.
+    let pushed = regex::Regex::new(r#"push\(\s*(?:&mut findings|out),\s*"([a-z-]+)""#).unwrap();
+    let fixed = regex::Regex::new(r#"code: "([a-z-]+)""#).unwrap();
+    let mut pushed_codes = std::collections::BTreeSet::new();
+    let mut fixed_codes = std::collections::BTreeSet::new();
+    for file in ["src/gate.rs", "src/cli/verify.rs"] {
+        let source = std::fs::read_to_string(crate::common::repo_path(file)).unwrap();
+        pushed_codes.extend(pushed.captures_iter(&source).map(|c| c[1].to_string()));
+        fixed_codes.extend(fixed.captures_iter(&source).map(|c| c[1].to_string()));
+    }
+    for code in &pushed_codes {
+        assert!(
+            is_rule(code),
+            "{code} is reported as a rule but is not in RULES"
+        );
+    }
+    for (code, _) in &rules {
+        assert!(pushed_codes.contains(code), "rule {code} is never reported");
+    }
+    let docs = std::fs::read_to_string(crate::common::repo_path("docs/policy.md")).unwrap();
+    let table = docs.split("## Rules").nth(1).unwrap();
+    let documented: Vec<(String, &str)> = table
+        .split("\n\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`').to_string(), cells[2])
+        })
+        .collect();
+    assert_eq!(documented, rules, "docs/policy.md's rules table");
+    assert_eq!(
+        fixed_codes.iter().collect::<Vec<_>>(),
+        [
+            "ignored-attestation",
+            "no-attestations",
+            "unknown-build-type",
+            "unsafe-path"
+        ]
+    );
+    for code in &fixed_codes {
+        assert!(!is_rule(code), "{code}");
+        assert!(
+            table.contains(&format!("| `{code}` |")),
+            "docs/policy.md does not say why {code} cannot be downgraded"
+        );
+    }
 }

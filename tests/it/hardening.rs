@@ -183,12 +183,18 @@ fn verify_never_reads_paths_outside_the_repository() {
         );
     }
     assert!(coverage.contains(&("inside.txt".to_string(), "covered".to_string())));
-    let unsafe_findings = out
+    let unsafe_findings: Vec<Value> = out
         .json_lines()
         .into_iter()
         .filter(|r| r["data"]["code"] == "unsafe-path")
-        .count();
-    assert_eq!(unsafe_findings, 3);
+        .collect();
+    assert_eq!(unsafe_findings.len(), 3);
+    for finding in &unsafe_findings {
+        assert_eq!(
+            finding["data"]["attestation"], "../run.intoto.jsonl:1",
+            "{finding}"
+        );
+    }
 }
 
 /// A tampered record cannot make replay or revert write outside their roots.

@@ -61,3 +61,46 @@ fn envelope_lines_match_their_schema() {
     no_sigs["signatures"] = serde_json::json!([]);
     assert!(schema_rejects("dsse-envelope.schema.json", &no_sigs));
 }
+
+/// docs/json-output.md names every coverage status the report schema allows, and every finding
+/// code that is not a policy rule.
+#[test]
+fn the_json_output_docs_name_every_coverage_status_and_fixed_finding_code() {
+    let read = |path: &str| std::fs::read_to_string(crate::common::repo_path(path)).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&read("schemas/verify-report.v1.schema.json")).unwrap();
+    let docs = read("docs/json-output.md");
+    let coverage = schema["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["properties"]["type"]["const"] == "coverage")
+        .unwrap();
+    let statuses = coverage["properties"]["data"]["properties"]["status"]["enum"]
+        .as_array()
+        .unwrap();
+    let row = docs
+        .lines()
+        .find(|l| l.starts_with("| `coverage` |"))
+        .unwrap();
+    assert_eq!(statuses.len(), 5);
+    for status in statuses {
+        let status = status.as_str().unwrap();
+        assert!(row.contains(&format!("`{status}`")), "{status}: {row}");
+    }
+    let fixed = docs
+        .split("Finding codes other than policy rules:")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap();
+    for code in [
+        "no-attestations",
+        "unknown-build-type",
+        "ignored-attestation",
+        "unsafe-path",
+    ] {
+        assert!(fixed.contains(&format!("`{code}`")), "{code}: {fixed}");
+    }
+}

@@ -387,9 +387,15 @@ fn huge_input_is_refused() {
     let out = env
         .run(&["verify", "--key", "keys/ed25519.pub", "huge.json"])
         .code(2);
-    assert!(out.stderr.contains("huge.json"), "{out}");
+    let errors: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(errors[0].contains("huge.json"), "{out}");
     assert!(
-        out.stderr.contains("larger than the 64 MiB envelope limit"),
+        errors[0].contains("larger than the 64 MiB envelope limit"),
         "{out}"
     );
 }
@@ -407,6 +413,31 @@ fn verify_needs_keys() {
             .contains("failed to read public key keys/nope.pub"),
         "{out}"
     );
+    // A key file that is there but is not a public key: exit 2, one line naming the file.
+    env.write("keys/garbage.pub", "not a key\n");
+    for (key, why) in [
+        (
+            "keys/ed25519.key",
+            "pass the public key (`.pub`), not the private key",
+        ),
+        ("keys/garbage.pub", "pass a `PUBLIC KEY` PEM file"),
+    ] {
+        let out = env
+            .run(&["verify", "--key", key, "run.intoto.jsonl"])
+            .code(2);
+        let errors: Vec<_> = out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{key}: {out}");
+        assert!(
+            errors[0].contains(&format!("failed to load public key {key}")),
+            "{key}: {out}"
+        );
+        assert!(out.stderr.contains(why), "{key}: {out}");
+        assert!(out.stdout.is_empty(), "{key}: {out}");
+    }
 }
 
 #[test]
