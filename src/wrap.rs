@@ -786,6 +786,7 @@ pub fn record(
     let codex = match codex {
         Some(mut prep) => {
             pin_installed_skills(&mut prep, &opts, &repo, &store, &scrubber, &mut warnings)?;
+            tracing::debug!("phase: skills Codex installed pinned");
             Some(prep)
         }
         None => None,
