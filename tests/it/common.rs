@@ -215,6 +215,18 @@ impl CommandOutput {
         self
     }
 
+    /// The one `error:` line on stderr (bad input gets exactly one, naming the file).
+    #[track_caller]
+    pub fn one_error_line(&self) -> &str {
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "not exactly one error line:\n{self}");
+        errors[0]
+    }
+
     /// Parses stdout as JSON Lines.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout

@@ -75,6 +75,17 @@ fn codes(out: &CommandOutput, severity: &str) -> Vec<String> {
         .collect()
 }
 
+/// A finding made a warning, in the policy's `[levels]` or with `-W`: the gate passes and reports
+/// it as a warning.
+fn assert_can_be_warned(env: &TestEnv, policy: &str, envelope: &str, code: &str) {
+    let in_policy = format!("{policy}[levels]\n{code} = \"warn\"\n");
+    for (policy, extra) in [(in_policy.as_str(), &[][..]), (policy, &["-W", code][..])] {
+        let warned = verify(env, policy, envelope, extra);
+        assert_eq!(warned.status, 0, "{warned}");
+        assert_eq!(codes(&warned, "warning"), [code]);
+    }
+}
+
 /// Each rule, once satisfied and once broken: (policy lines, edit that breaks it, code).
 #[test]
 fn every_rule_passes_and_fails() {
@@ -211,18 +222,7 @@ fn levels_overrides_and_exceptions() {
     });
     let policy = format!("{BASE_POLICY}[changes]\ndeny-paths = [\".github/**\"]\n");
     assert_eq!(verify(&env, &policy, &denied, &[]).status, 1);
-    // Downgraded in the policy...
-    let warned = verify(
-        &env,
-        &format!("{policy}[levels]\npath-denied = \"warn\"\n"),
-        &denied,
-        &[],
-    );
-    assert_eq!(warned.status, 0, "{warned}");
-    assert_eq!(codes(&warned, "warning"), ["path-denied"]);
-    // ...or on the command line.
-    let warned = verify(&env, &policy, &denied, &["-W", "path-denied"]);
-    assert_eq!(warned.status, 0, "{warned}");
+    assert_can_be_warned(&env, &policy, &denied, "path-denied");
     // An exception turns the finding into a note that explains why it passed.
     let excused = verify(
         &env,
@@ -372,12 +372,7 @@ fn a_run_that_covers_a_range_is_judged_even_without_a_run_id() {
     // Coverage found the covering attestation by its subjects, not by its run id: one without
     // an invocation id is still checked against the policy.
     let env = gate_env();
-    std::fs::create_dir_all(env.path("repo")).unwrap();
-    env.git("repo", &["init", "-q", "-b", "main"]);
-    env.write("repo/README.md", "readme\n");
-    env.git("repo", &["add", "-A"]);
-    env.git("repo", &["commit", "-q", "-m", "base"]);
-    let base = env.git("repo", &["rev-parse", "HEAD"]).trim().to_string();
+    let base = committed_repo(&env, &[("README.md", "readme\n")]);
     for path in ["src/main.rs", "src/new.rs", "b.rs"] {
         env.write(&format!("repo/{path}"), "fn main() {}\n");
     }
@@ -431,6 +426,18 @@ fn policy_errors_name_every_problem_and_line() {
     );
     assert_eq!(out.status, 2);
     insta::assert_snapshot!("policy_error", out.stderr);
+}
+
+/// A repository `repo/` with `files` committed on `main`; returns the commit.
+fn committed_repo(env: &TestEnv, files: &[(&str, &str)]) -> String {
+    std::fs::create_dir_all(env.path("repo")).unwrap();
+    env.git("repo", &["init", "-q", "-b", "main"]);
+    for (path, content) in files {
+        env.write(&format!("repo/{path}"), content);
+    }
+    env.git("repo", &["add", "-A"]);
+    env.git("repo", &["commit", "-q", "-m", "base"]);
+    env.git("repo", &["rev-parse", "HEAD"]).trim().to_string()
 }
 
 fn bound_repo(env: &TestEnv) -> String {
@@ -561,15 +568,16 @@ fn worktree_and_commit_binding_report_files_changed_after_the_run() {
 #[test]
 fn ranges_name_uncovered_files_and_commits() {
     let env = gate_env();
-    std::fs::create_dir_all(env.path("repo")).unwrap();
-    env.git("repo", &["init", "-q", "-b", "main"]);
-    env.write("repo/README.md", "readme\n");
-    env.write("repo/old.txt", "fn main() { todo!() }\n");
-    env.write("repo/a.rs", "fn main() { todo!() }\n");
-    env.write("repo/src/main.rs", "fn main() { todo!() }\n");
-    env.git("repo", &["add", "-A"]);
-    env.git("repo", &["commit", "-q", "-m", "base"]);
-    let base = env.git("repo", &["rev-parse", "HEAD"]).trim().to_string();
+    let todo = "fn main() { todo!() }\n";
+    let base = committed_repo(
+        &env,
+        &[
+            ("README.md", "readme\n"),
+            ("old.txt", todo),
+            ("a.rs", todo),
+            ("src/main.rs", todo),
+        ],
+    );
     // The agent's changes, committed as the fixture run describes them.
     for path in ["src/main.rs", "src/new.rs", "b.rs"] {
         env.write(&format!("repo/{path}"), "fn main() {}\n");
@@ -821,17 +829,7 @@ fn policies_can_require_runs_to_match_the_lock() {
     let drifted = signed(&env, |s| {
         internal(s)["settings"]["model"] = json!("gpt-4o");
     });
-    let warned = verify(
-        &env,
-        &format!("{policy}[levels]\nlock-mismatch = \"warn\"\n"),
-        &drifted,
-        &[],
-    );
-    assert_eq!(warned.status, 0, "{warned}");
-    assert_eq!(codes(&warned, "warning"), ["lock-mismatch"]);
-    let warned = verify(&env, &policy, &drifted, &["-W", "lock-mismatch"]);
-    assert_eq!(warned.status, 0, "{warned}");
-    assert_eq!(codes(&warned, "warning"), ["lock-mismatch"]);
+    assert_can_be_warned(&env, &policy, &drifted, "lock-mismatch");
     let excused = verify(
         &env,
         &format!(

@@ -39,13 +39,8 @@ fn keygen_never_overwrites() {
     let key = "-----BEGIN PRIVATE KEY-----\nkeep me too\n-----END PRIVATE KEY-----\n";
     env.write("other.key", key);
     let out = env.run(&["keygen", "--out", "other"]).code(2);
-    let errors: Vec<_> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{out}");
-    assert!(errors[0].contains("other.key already exists"), "{out}");
+    let error = out.one_error_line();
+    assert!(error.contains("other.key already exists"), "{out}");
     assert_eq!(env.read("other.key"), key);
     assert!(!env.path("other.pub").exists(), "nothing half-written");
 }

@@ -14,6 +14,20 @@ fn recorded(world: &CodexWorld, exec_args: &[&str]) -> String {
     CodexWorld::run_id(&out)
 }
 
+/// A world with one recorded run that applies `PATCH` (adds added.txt, edits hello.txt, deletes
+/// gone.txt).
+fn patched_run() -> (CodexWorld, String) {
+    let world = CodexWorld::new(vec![
+        turn(vec![apply_patch("call_1", PATCH)]),
+        turn(vec![message("Patched.")]),
+    ]);
+    let run = recorded(
+        &world,
+        &["--json", "-s", "workspace-write", "apply the patch"],
+    );
+    (world, run)
+}
+
 fn statuses(report: &Value) -> Vec<(String, String)> {
     report["files"]
         .as_array()
@@ -30,14 +44,7 @@ fn statuses(report: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn recorded_replay_reproduces_the_run_with_the_endpoint_gone() {
-    let mut world = CodexWorld::new(vec![
-        turn(vec![apply_patch("call_1", PATCH)]),
-        turn(vec![message("Patched.")]),
-    ]);
-    let run = recorded(
-        &world,
-        &["--json", "-s", "workspace-write", "apply the patch"],
-    );
+    let (mut world, run) = patched_run();
     let requests = world.server.requests().len();
     world.server.halt();
     // A human edits the checkout afterwards; replay must neither need nor touch it.
@@ -82,14 +89,7 @@ fn recorded_replay_reproduces_the_run_with_the_endpoint_gone() {
 
 #[test]
 fn a_replay_can_be_attested_and_verified() {
-    let world = CodexWorld::new(vec![
-        turn(vec![apply_patch("call_1", PATCH)]),
-        turn(vec![message("Patched.")]),
-    ]);
-    let run = recorded(
-        &world,
-        &["--json", "-s", "workspace-write", "apply the patch"],
-    );
+    let (world, run) = patched_run();
     world.env.key("ed25519.pub");
     let key = world.env.outside_key("ed25519.key");
     let out = world.run_in(
@@ -176,14 +176,7 @@ fn replay_rebuilds_a_dirty_starting_state_and_command_effects() {
 
 #[test]
 fn live_replay_reports_how_far_the_new_outcome_is() {
-    let mut world = CodexWorld::new(vec![
-        turn(vec![apply_patch("call_1", PATCH)]),
-        turn(vec![message("Patched.")]),
-    ]);
-    let run = recorded(
-        &world,
-        &["--json", "-s", "workspace-write", "apply the patch"],
-    );
+    let (mut world, run) = patched_run();
     let port = world.server.port();
     world.server.halt();
     // The "model" now answers differently, on the provider URL the run pinned.
@@ -467,14 +460,7 @@ fn revert_restores_the_exact_pre_run_tree_and_refuses_edited_files() {
 
     // Again, but a human edits one of the run's files first: that file is refused, with the
     // reason, and the others are still reverted.
-    let world = CodexWorld::new(vec![
-        turn(vec![apply_patch("call_1", PATCH)]),
-        turn(vec![message("Patched.")]),
-    ]);
-    let run = recorded(
-        &world,
-        &["--json", "-s", "workspace-write", "apply the patch"],
-    );
+    let (world, run) = patched_run();
     world.env.write("repo/added.txt", "edited after the run\n");
     let out = world.run_in("repo", &["revert", &run, "--format", "json"], None);
     assert_eq!(out.status, 1, "{out}");
@@ -602,14 +588,7 @@ fn revert_restores_executable_bits_and_symlinks() {
 
 #[test]
 fn revert_refuses_a_modified_file_whose_content_before_is_not_recorded() {
-    let world = CodexWorld::new(vec![
-        turn(vec![apply_patch("call_1", PATCH)]),
-        turn(vec![message("Patched.")]),
-    ]);
-    let run = recorded(
-        &world,
-        &["--json", "-s", "workspace-write", "apply the patch"],
-    );
+    let (world, run) = patched_run();
     // A record that does not say what hello.txt held before the run.
     let statement_path = world
         .env
@@ -692,14 +671,7 @@ fn revert_refuses_to_move_a_rename_back_over_a_new_file() {
 
 #[test]
 fn replay_takes_an_attestation_file_of_a_stored_run() {
-    let mut world = CodexWorld::new(vec![
-        turn(vec![apply_patch("call_1", PATCH)]),
-        turn(vec![message("Patched.")]),
-    ]);
-    let run = recorded(
-        &world,
-        &["--json", "-s", "workspace-write", "apply the patch"],
-    );
+    let (mut world, run) = patched_run();
     world.server.halt();
     world.env.key("ed25519.key");
     world.env.key("ed25519.pub");
@@ -787,14 +759,7 @@ fn replay_takes_an_attestation_file_of_a_stored_run() {
 
 #[test]
 fn replay_notes_a_codex_exit_status_other_than_the_recorded_one() {
-    let mut world = CodexWorld::new(vec![
-        turn(vec![apply_patch("call_1", PATCH)]),
-        turn(vec![message("Patched.")]),
-    ]);
-    let run = recorded(
-        &world,
-        &["--json", "-s", "workspace-write", "apply the patch"],
-    );
+    let (mut world, run) = patched_run();
     world.server.halt();
     let out = world.run_in("repo", &["replay", &run, "--format", "json"], None);
     assert_eq!(out.status, 0, "{out}");

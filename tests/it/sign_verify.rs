@@ -358,13 +358,8 @@ fn bad_input_exits_2_with_one_line_naming_the_file() {
     ] {
         let out = env.run(&["verify", "--key", "keys/ed25519.pub", name]);
         assert_eq!(out.status, 2, "{name}: {out}");
-        let errors: Vec<_> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
-        assert_eq!(errors.len(), 1, "{name}: {out}");
-        assert!(errors[0].contains(name), "{name}: {out}");
+        let error = out.one_error_line();
+        assert!(error.contains(name), "{name}: {out}");
         assert!(!out.stderr.contains("panicked"), "{name}: {out}");
     }
 }
@@ -387,15 +382,10 @@ fn huge_input_is_refused() {
     let out = env
         .run(&["verify", "--key", "keys/ed25519.pub", "huge.json"])
         .code(2);
-    let errors: Vec<_> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{out}");
-    assert!(errors[0].contains("huge.json"), "{out}");
+    let error = out.one_error_line();
+    assert!(error.contains("huge.json"), "{out}");
     assert!(
-        errors[0].contains("larger than the 64 MiB envelope limit"),
+        error.contains("larger than the 64 MiB envelope limit"),
         "{out}"
     );
 }
@@ -425,14 +415,9 @@ fn verify_needs_keys() {
         let out = env
             .run(&["verify", "--key", key, "run.intoto.jsonl"])
             .code(2);
-        let errors: Vec<_> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
-        assert_eq!(errors.len(), 1, "{key}: {out}");
+        let error = out.one_error_line();
         assert!(
-            errors[0].contains(&format!("failed to load public key {key}")),
+            error.contains(&format!("failed to load public key {key}")),
             "{key}: {out}"
         );
         assert!(out.stderr.contains(why), "{key}: {out}");
