@@ -62,8 +62,8 @@ fn envelope_lines_match_their_schema() {
     assert!(schema_rejects("dsse-envelope.schema.json", &no_sigs));
 }
 
-/// docs/json-output.md names every coverage status the report schema allows, and every finding
-/// code that is not a policy rule.
+/// docs/json-output.md names every coverage status the report schema allows, every finding code
+/// that is not a policy rule, and every envelope failure code.
 #[test]
 fn the_json_output_docs_name_every_coverage_status_and_fixed_finding_code() {
     let read = |path: &str| std::fs::read_to_string(crate::common::repo_path(path)).unwrap();
@@ -102,5 +102,30 @@ fn the_json_output_docs_name_every_coverage_status_and_fixed_finding_code() {
         "unsafe-path",
     ] {
         assert!(fixed.contains(&format!("`{code}`")), "{code}: {fixed}");
+    }
+    // Every failure code an envelope record may carry is explained.
+    let envelope = schema["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["properties"]["type"]["const"] == "envelope")
+        .unwrap();
+    let failures = docs
+        .split("Failure codes (`code`):")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap();
+    let codes = envelope["properties"]["data"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(codes.len() > 10);
+    for code in codes {
+        let code = code.as_str().unwrap();
+        assert!(
+            failures.contains(&format!("`{code}`")),
+            "{code}: {failures}"
+        );
     }
 }
