@@ -3,10 +3,11 @@
 //! Per file, and only when its current content is still what the run produced: an added file is
 //! removed, a modified or deleted file gets its content and mode from before the run back (an
 //! executable stays executable, a symlink comes back as a symlink to its pinned target), a rename
-//! is moved back (refused, unless forced, when something is at its old path again). The mode before the run is the pinned starting state's for a file that was
-//! dirty then, else the starting commit's. A file edited since the run, or one whose content
-//! before the run is not recorded, is refused (unless forced), with the reason. Nothing outside
-//! the run's files is touched, and every path is checked to stay inside the work tree.
+//! is moved back (refused, unless forced, when something is at its old path again). The mode
+//! before the run is the pinned starting state's for a file that was dirty then, else the
+//! starting commit's. A file edited since the run, or one whose content before the run is not
+//! recorded, is refused (unless forced), with the reason. Nothing outside the run's files is
+//! touched, and every path is checked to stay inside the work tree.
 
 use serde::Serialize;
 
