@@ -99,12 +99,7 @@ pub fn secret_values<'a>(
 pub fn secret_values_in_config(table: &toml::Table) -> Vec<String> {
     fn walk(path: &str, value: &toml::Value, out: &mut Vec<String>) {
         match value {
-            toml::Value::String(text) => {
-                if is_secret_config_key(path) {
-                    out.push(text.clone());
-                }
-                push_url_userinfo(text, out);
-            }
+            toml::Value::String(text) => push_config_value(path, text, out),
             toml::Value::Array(items) => {
                 for item in items {
                     walk(path, item, out);
@@ -126,6 +121,36 @@ pub fn secret_values_in_config(table: &toml::Table) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Collects the secret values of `-c key=value` overrides, the same way as in a configuration
+/// file (the value as written, quotes and all, too).
+pub fn secret_values_in_overrides(overrides: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in overrides.iter().filter_map(|a| a.split_once('=')) {
+        let key = key.trim();
+        if is_secret_config_key(key) {
+            out.push(value.to_string());
+        }
+        push_config_value(key, value.trim().trim_matches('"'), &mut out);
+    }
+    out.retain(|v| v.len() >= MIN_SECRET_LEN);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The secret parts of one configuration string at dotted `path`: the whole value under a
+/// secret-looking key, and its last word (the token of `Bearer <token>`); the credentials of a
+/// URL under any key.
+fn push_config_value(path: &str, text: &str, out: &mut Vec<String>) {
+    if is_secret_config_key(path) {
+        out.push(text.to_string());
+        if let Some(last) = text.split_whitespace().last() {
+            out.push(last.to_string());
+        }
+    }
+    push_url_userinfo(text, out);
 }
 
 /// The `user:password` of a URL and its password alone, when the text is such a URL.
@@ -322,7 +347,7 @@ experimental_bearer_token = "bearer-canary-0001"
 name = "provider-name"
 env_key = "PROVIDER_KEY_VARIABLE"
 base_url = "https://someone:url-password-0002@llm.example/v1"
-http_headers = { "X-Org" = "header-value-0003" }
+http_headers = { "X-Org" = "header-value-0003", "Authorization" = "Bearer bearer-word-0006" }
 [mcp_servers.s]
 command = "server"
 env = { API_TOKEN = "token-canary-0004" }
@@ -336,6 +361,7 @@ env = { API_TOKEN = "token-canary-0004" }
             "someone:url-password-0002",
             "header-value-0003",
             "token-canary-0004",
+            "bearer-word-0006",
         ] {
             assert!(
                 found.iter().any(|f| f == secret),
@@ -350,6 +376,28 @@ env = { API_TOKEN = "token-canary-0004" }
         ] {
             assert!(!found.iter().any(|f| f == plain), "{plain} in {found:?}");
         }
+    }
+
+    #[test]
+    fn overrides_are_read_like_config_files() {
+        let found = secret_values_in_overrides(&[
+            "model_providers.p.http_headers.Authorization=\"Bearer override-token-0007\""
+                .to_string(),
+            "model_providers.p.base_url=\"https://u:override-pw-0008@llm.example/v1\"".to_string(),
+            "model=\"gpt-5.5\"".to_string(),
+        ]);
+        for secret in [
+            "\"Bearer override-token-0007\"",
+            "Bearer override-token-0007",
+            "override-token-0007",
+            "override-pw-0008",
+        ] {
+            assert!(
+                found.iter().any(|f| f == secret),
+                "{secret} not in {found:?}"
+            );
+        }
+        assert!(!found.iter().any(|f| f.contains("gpt-5.5")), "{found:?}");
     }
 
     #[test]

@@ -208,7 +208,7 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
     let mut secret_values =
         secrets::secret_values(env_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[]);
     if let Plan::CodexExec(exec) = &plan {
-        secret_values.extend(config_secret_values(&exec.config_overrides));
+        secret_values.extend(secrets::secret_values_in_overrides(&exec.config_overrides));
         // The provider's own key variable, whatever it is called.
         for assignment in &exec.config_overrides {
             if let Some((key, value)) = assignment.split_once('=') {
@@ -400,25 +400,6 @@ pub fn resolve_program(word: &OsString, cwd: &Path) -> anyhow::Result<PathBuf> {
         )));
     }
     Ok(candidate)
-}
-
-/// Values of `-c` overrides whose keys look secret, so they are scrubbed from every stored byte.
-fn config_secret_values(overrides: &[String]) -> Vec<String> {
-    overrides
-        .iter()
-        .filter_map(|a| a.split_once('='))
-        .filter(|(k, _)| secrets::is_secret_config_key(k.trim()))
-        .flat_map(|(_, v)| {
-            let unquoted = v.trim().trim_matches('"').to_string();
-            let mut out = vec![v.to_string(), unquoted.clone()];
-            // `Bearer <token>`: the token alone too.
-            if let Some(last) = unquoted.split_whitespace().last() {
-                out.push(last.to_string());
-            }
-            out
-        })
-        .filter(|v| v.len() >= secrets::MIN_SECRET_LEN)
-        .collect()
 }
 
 fn new_run_id(ctx: &Ctx) -> anyhow::Result<String> {
