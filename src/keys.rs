@@ -66,6 +66,9 @@ pub struct PublicKey {
     key_id: KeyId,
     /// Ed25519: the 32-byte key. P-256: the 65-byte uncompressed SEC1 point.
     raw: Vec<u8>,
+    /// Ed25519: the decompressed point, once, for `verify`; `None` when `raw` is not a point
+    /// (such a key verifies nothing).
+    ed25519: Option<ed25519_dalek::VerifyingKey>,
 }
 
 /// A private key we can sign with.
@@ -209,7 +212,20 @@ impl PublicKey {
                     detail: format!("expected 32 bytes, found {}", bits.len()),
                 });
             }
-            return Ok(PublicKey::new(Algorithm::Ed25519, bits.to_vec()));
+            let key = PublicKey::new(Algorithm::Ed25519, bits.to_vec());
+            match &key.ed25519 {
+                None => {
+                    return Err(malformed("Ed25519 public key", "not a point on the curve"));
+                }
+                // A key of small order verifies signatures nobody made with a private key.
+                Some(point) if point.is_weak() => {
+                    return Err(malformed(
+                        "Ed25519 public key",
+                        "a point of small order, for which anyone can forge signatures",
+                    ));
+                }
+                Some(_) => return Ok(key),
+            }
         }
         if oid == OID_EC_PUBLIC_KEY {
             let curve = spki
@@ -246,10 +262,17 @@ impl PublicKey {
 
     fn new(algorithm: Algorithm, raw: Vec<u8>) -> PublicKey {
         let key_id = compute_key_id(algorithm, &raw);
+        let ed25519 = match algorithm {
+            Algorithm::Ed25519 => <[u8; 32]>::try_from(raw.as_slice())
+                .ok()
+                .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()),
+            Algorithm::EcdsaP256 => None,
+        };
         PublicKey {
             algorithm,
             key_id,
             raw,
+            ed25519,
         }
     }
 
@@ -277,14 +300,23 @@ impl PublicKey {
             .unwrap_or_default()
     }
 
-    /// Checks `sig` over `msg`. ECDSA signatures are accepted in ASN.1 DER (what we and
-    /// securesystemslib write) and in the fixed 64-byte `r||s` form (what the DSSE spec's own
-    /// test vector uses); both bind the same key and message.
+    /// Checks `sig` over `msg`.
+    ///
+    /// Ed25519 uses ed25519-dalek's `verify_strict`, one signature at a time: RFC 8032's check
+    /// without the cofactor (`[s]B = R + [k]A`, as ring and OpenSSL check it), with `s` below the
+    /// group order (no malleable signatures) and neither the key nor `R` of small order.
+    ///
+    /// ECDSA signatures are accepted in ASN.1 DER (what we and securesystemslib write) and in
+    /// the fixed 64-byte `r||s` form (what the DSSE spec's own test vector uses); both bind the
+    /// same key and message.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         match self.algorithm {
-            Algorithm::Ed25519 => ring_sig::UnparsedPublicKey::new(&ring_sig::ED25519, &self.raw)
-                .verify(msg, sig)
-                .is_ok(),
+            Algorithm::Ed25519 => {
+                match (&self.ed25519, ed25519_dalek::Signature::from_slice(sig)) {
+                    (Some(key), Ok(sig)) => key.verify_strict(msg, &sig).is_ok(),
+                    _ => false,
+                }
+            }
             Algorithm::EcdsaP256 => {
                 let der =
                     ring_sig::UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_ASN1, &self.raw);
@@ -592,6 +624,78 @@ mod tests {
         let published = crate::dsse::decode_base64(expected).unwrap();
         assert!(key.public_key().verify(&pae, &published));
         assert!(!key.public_key().verify(b"DSSEv1 0  0 ", &published));
+    }
+
+    fn ed25519_spki(raw: &[u8]) -> Vec<u8> {
+        let mut der = ED25519_SPKI_PREFIX.to_vec();
+        der.extend_from_slice(raw);
+        der
+    }
+
+    /// RFC 8032, section 7.1, tests 1 and 2: the published signatures verify, and not over
+    /// another message.
+    #[test]
+    fn rfc8032_vectors_verify() {
+        let hex = |s: &str| crate::digest::from_hex(s).unwrap();
+        for (public, message, signature) in [
+            (
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+        ] {
+            let key = PublicKey::from_spki_der(&ed25519_spki(&hex(public))).unwrap();
+            assert!(key.verify(&hex(message), &hex(signature)));
+            assert!(!key.verify(b"other", &hex(signature)));
+        }
+    }
+
+    /// Adding the group order to `s` gives a second signature that satisfies the same equation;
+    /// RFC 8032 requires `s` below the order, so it must fail.
+    #[test]
+    fn ed25519_signatures_are_not_malleable() {
+        const ORDER: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let key = PrivateKey::generate(Algorithm::Ed25519).unwrap().private;
+        let mut sig = key.sign(b"message").unwrap();
+        assert!(key.public_key().verify(b"message", &sig));
+        let mut carry = 0u16;
+        for (byte, add) in sig[32..].iter_mut().zip(ORDER) {
+            let sum = u16::from(*byte) + u16::from(add) + carry;
+            *byte = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        assert!(!key.public_key().verify(b"message", &sig));
+    }
+
+    /// A trusted key must be a point, and not one of small order (for which signatures can be
+    /// made without any private key).
+    #[test]
+    fn unusable_ed25519_keys_are_refused_when_loaded() {
+        // The identity point (y = 1) has order 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let err = PublicKey::from_spki_der(&ed25519_spki(&identity)).unwrap_err();
+        assert!(err.to_string().contains("small order"), "{err}");
+        // Some small y is not the y of any point.
+        let not_a_point = (2u8..=255)
+            .map(|y| {
+                let mut raw = [0u8; 32];
+                raw[0] = y;
+                raw
+            })
+            .find(|raw| ed25519_dalek::VerifyingKey::from_bytes(raw).is_err())
+            .unwrap();
+        let err = PublicKey::from_spki_der(&ed25519_spki(&not_a_point)).unwrap_err();
+        assert!(err.to_string().contains("not a point"), "{err}");
     }
 
     #[test]
