@@ -1,6 +1,7 @@
 //! `codex-attest verify`: the release gate.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -10,7 +11,7 @@ use codex_attest::digest::{GitOid, Sha256Digest};
 use codex_attest::dsse::{Envelope, Keyring, SignatureCheck, VerifyError};
 use codex_attest::envelope_file::{Location, parse_envelope_lines, read_envelope_file};
 use codex_attest::gate::{
-    self, Attestation, Coverage, CoverageStatus, Finding, Gate, Severity, Target,
+    self, Attestation, Coverage, CoverageStatus, Finding, Gate, RunView, Severity, Target,
 };
 use codex_attest::git::Repo;
 use codex_attest::intoto::ResourceDescriptor;
@@ -127,6 +128,8 @@ struct Checked {
     payload_type: String,
     line_digest: Sha256Digest,
     result: Result<std::sync::Arc<VerifiedStatement>, EnvelopeFailure>,
+    /// The codex-run predicate of a verified statement (read once, on the verifying thread).
+    view: Option<Result<RunView, String>>,
 }
 
 #[derive(Serialize)]
@@ -180,10 +183,16 @@ struct Summary {
     uncovered: usize,
 }
 
-type Verified = (Sha256Digest, Result<VerifiedStatement, EnvelopeFailure>);
+/// One envelope's line digest, verification result and (when it verified) codex-run view.
+type Verified = (
+    Sha256Digest,
+    Result<VerifiedStatement, EnvelopeFailure>,
+    Option<Result<RunView, String>>,
+);
 
-/// Verifies every envelope (and digests its line, for de-duplication) on `jobs` threads, in
-/// contiguous chunks so the results come back in the order of `found`.
+/// Verifies every envelope (and digests its line, for de-duplication, and reads the codex-run
+/// predicate of those that verify) on `jobs` threads, in contiguous chunks so the results come
+/// back in the order of `found`.
 fn verify_all(
     found: &[Found],
     keyring: &Keyring,
@@ -201,7 +210,11 @@ fn verify_all(
             Some(bundle) => verify_statement_bundle(bundle, keyring, threshold, keyless),
             None => verify_statement_envelope(&f.envelope, keyring, threshold),
         };
-        (digest, result)
+        let view = result
+            .as_ref()
+            .ok()
+            .map(|v| RunView::from_statement(&v.statement));
+        (digest, result, view)
     };
     if jobs <= 1 || found.len() < 2 {
         return found.iter().map(one).collect();
@@ -339,7 +352,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
     let verified = verify_all(&found, &keyring, threshold, keyless.as_ref(), jobs);
     let mut seen = BTreeSet::new();
     let mut checked = Vec::new();
-    for (f, (line_digest, result)) in found.into_iter().zip(verified) {
+    for (f, (line_digest, result, view)) in found.into_iter().zip(verified) {
         if !seen.insert(line_digest) {
             continue;
         }
@@ -349,6 +362,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
             payload_type: f.envelope.payload_type,
             line_digest,
             result: result.map(std::sync::Arc::new),
+            view,
         });
     }
 
@@ -359,7 +373,14 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
     for c in &checked {
         match &c.result {
             Ok(verified) => attestations.push((
-                Attestation::new(c.location.clone(), std::sync::Arc::clone(verified)),
+                Attestation {
+                    location: c.location.clone(),
+                    verified: std::sync::Arc::clone(verified),
+                    view: match &c.view {
+                        Some(view) => view.clone(),
+                        None => RunView::from_statement(&verified.statement),
+                    },
+                },
                 c.explicit,
             )),
             Err(err) if !c.explicit => findings.push(Finding {
@@ -596,6 +617,11 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
         )?,
         Format::Json => render_json(&explicit, &skipped, &errors, &findings, &coverage, summary)?,
     }
+    // The process ends after this command: freeing thousands of parsed statements one allocation
+    // at a time cost a tenth of a large verify (BENCHMARKS.md), so the memory goes back with the
+    // process instead.
+    drop(explicit);
+    std::mem::forget((checked, attestations, coverage, findings));
     Ok(outcome)
 }
 
@@ -923,9 +949,11 @@ fn envelope_record(c: &Checked) -> EnvelopeRecord<'_> {
             reason: None,
             payload_type: &c.payload_type,
             predicate_type: Some(&v.statement.predicate_type),
-            run: gate::RunView::from_statement(&v.statement)
-                .ok()
-                .and_then(|r| r.run_id),
+            run: c
+                .view
+                .as_ref()
+                .and_then(|view| view.as_ref().ok())
+                .and_then(|r| r.run_id.clone()),
             subjects: &v.statement.subject,
             signatures: v.envelope.checks(),
         },
@@ -965,36 +993,38 @@ fn render_json(
     coverage: &[Coverage],
     summary: Summary,
 ) -> anyhow::Result<()> {
-    let mut out = String::new();
-    let mut push = |record: &Record| {
-        // Serializing these plain structs cannot fail.
-        out.push_str(&serde_json::to_string(record).unwrap_or_default());
-        out.push('\n');
+    // Streamed: a report on thousands of envelopes is tens of megabytes.
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let mut push = |record: &Record| -> anyhow::Result<()> {
+        serde_json::to_writer(&mut out, record)?;
+        out.write_all(b"\n")?;
+        Ok(())
     };
     for c in checked {
-        push(&Record::Envelope(envelope_record(c)));
+        push(&Record::Envelope(envelope_record(c)))?;
     }
     for (file, line) in skipped {
         push(&Record::Skipped {
             file: file.clone(),
             line: *line,
             reason: "not a DSSE envelope",
-        });
+        })?;
     }
     for (file, message) in errors {
         push(&Record::Error {
             file: file.clone(),
             message: message.clone(),
-        });
+        })?;
     }
     for f in findings {
-        push(&Record::Finding(f));
+        push(&Record::Finding(f))?;
     }
     for c in coverage {
-        push(&Record::Coverage(c));
+        push(&Record::Coverage(c))?;
     }
-    push(&Record::Summary(summary));
-    print_stdout(&out)
+    push(&Record::Summary(summary))?;
+    out.flush()?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
