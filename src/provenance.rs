@@ -85,7 +85,9 @@ impl Provenance {
                 found: statement.predicate_type.clone(),
             });
         }
-        let provenance = Provenance::deserialize(&statement.predicate)
+        let provenance: Provenance = statement
+            .predicate
+            .parse()
             .map_err(|err| ProvenanceError::Shape(err.to_string()))?;
         if provenance.build_definition.build_type.is_empty() {
             return Err(ProvenanceError::Missing("buildDefinition.buildType"));

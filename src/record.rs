@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{DigestSet, GitOid, Sha256Digest};
-use crate::intoto::{ResourceDescriptor, STATEMENT_TYPE_V1, Statement};
+use crate::intoto::{Predicate, ResourceDescriptor, STATEMENT_TYPE_V1, Statement};
 use crate::predicate::{
     BUILDER_ID, CODEX_RUN_BUILD_TYPE, Changes, ExternalParameters, InputKind, InternalParameters,
     KIND_ANNOTATION, RunStatus, SCOPE_ANNOTATION,
@@ -250,7 +250,7 @@ pub fn build_statement(parts: &StatementParts) -> Statement {
         statement_type: STATEMENT_TYPE_V1.to_string(),
         subject,
         predicate_type: SLSA_PROVENANCE_V1.to_string(),
-        predicate: serde_json::to_value(&provenance).unwrap_or_default(),
+        predicate: Predicate::from_value(&serde_json::to_value(&provenance).unwrap_or_default()),
     }
 }
 

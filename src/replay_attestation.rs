@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::digest::{DigestSet, Sha256Digest};
-use crate::intoto::{ResourceDescriptor, STATEMENT_TYPE_V1, Statement};
+use crate::intoto::{Predicate, ResourceDescriptor, STATEMENT_TYPE_V1, Statement};
 use crate::replay::ReplayReport;
 use crate::timestamp::Timestamp;
 
@@ -30,10 +30,10 @@ pub fn build(
             ..Default::default()
         }],
         predicate_type: REPLAY_PREDICATE_TYPE.to_string(),
-        predicate: json!({
+        predicate: Predicate::from_value(&json!({
             "replayer": {"id": "https://codex-attest.dev/replayer/v1", "version": {"codex-attest": tool_version}},
             "timeReplayed": time,
             "report": report,
-        }),
+        })),
     }
 }

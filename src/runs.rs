@@ -133,8 +133,11 @@ pub fn load(store: &Store, id: &str) -> Result<LoadedRun, RunError> {
 pub fn load_attested(store: &Store, payload: &[u8]) -> Result<LoadedRun, RunError> {
     let statement =
         Statement::from_slice(payload).map_err(|err| RunError::BadStatement(err.to_string()))?;
-    let id = statement
+    let predicate = statement
         .predicate
+        .to_value()
+        .map_err(|err| RunError::BadStatement(err.to_string()))?;
+    let id = predicate
         .pointer("/runDetails/metadata/invocationId")
         .and_then(|v| v.as_str())
         .ok_or(RunError::NoRunId)?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::digest::{DigestSet, Sha256Digest};
-use crate::intoto::{ResourceDescriptor, STATEMENT_TYPE_V1, Statement};
+use crate::intoto::{Predicate, ResourceDescriptor, STATEMENT_TYPE_V1, Statement};
 use crate::timestamp::Timestamp;
 
 pub const VSA_PREDICATE_TYPE: &str = "https://slsa.dev/verification_summary/v1";
@@ -45,6 +45,6 @@ pub fn build(parts: VsaParts) -> Statement {
         statement_type: STATEMENT_TYPE_V1.to_string(),
         subject: parts.subjects,
         predicate_type: VSA_PREDICATE_TYPE.to_string(),
-        predicate,
+        predicate: Predicate::from_value(&predicate),
     }
 }

@@ -119,6 +119,8 @@ fn load(
         let inputs = store.and_then(|s| {
             let id = statement
                 .predicate
+                .to_value()
+                .ok()?
                 .pointer("/runDetails/metadata/invocationId")?
                 .as_str()?
                 .to_string();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use codex_attest::digest::digest_bytes;
-use codex_attest::intoto::{ResourceDescriptor, STATEMENT_TYPE_V1, Statement};
+use codex_attest::intoto::{Predicate, ResourceDescriptor, STATEMENT_TYPE_V1, Statement};
 use codex_attest::predicate::*;
 use codex_attest::provenance::*;
 
@@ -181,7 +181,7 @@ pub fn provenance_statement() -> Statement {
             subject("b.rs"),
         ],
         predicate_type: SLSA_PROVENANCE_V1.to_string(),
-        predicate: serde_json::to_value(&provenance).unwrap(),
+        predicate: Predicate::from_value(&serde_json::to_value(&provenance).unwrap()),
     }
 }
 

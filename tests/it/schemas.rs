@@ -5,8 +5,8 @@ use crate::fixtures::provenance_statement;
 
 #[test]
 fn codex_run_parameters_match_their_schemas() {
-    let statement = provenance_statement();
-    let definition = &statement.predicate["buildDefinition"];
+    let predicate = provenance_statement().predicate.to_value().unwrap();
+    let definition = &predicate["buildDefinition"];
     assert_schema_valid(
         "codex-run/v1/external-parameters.schema.json",
         &definition["externalParameters"],
@@ -19,14 +19,14 @@ fn codex_run_parameters_match_their_schemas() {
 
 #[test]
 fn schemas_reject_malformed_parameters() {
-    let statement = provenance_statement();
-    let mut external = statement.predicate["buildDefinition"]["externalParameters"].clone();
+    let predicate = provenance_statement().predicate.to_value().unwrap();
+    let mut external = predicate["buildDefinition"]["externalParameters"].clone();
     external["unexpected"] = serde_json::json!(true);
     assert!(schema_rejects(
         "codex-run/v1/external-parameters.schema.json",
         &external
     ));
-    let mut internal = statement.predicate["buildDefinition"]["internalParameters"].clone();
+    let mut internal = predicate["buildDefinition"]["internalParameters"].clone();
     internal["outcome"]["status"] = serde_json::json!("fine");
     assert!(schema_rejects(
         "codex-run/v1/internal-parameters.schema.json",
