@@ -33,7 +33,7 @@ pub struct Envelope {
 }
 
 /// One signature entry. `keyid` is optional and unauthenticated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Signature {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyid: Option<String>,

@@ -38,8 +38,9 @@ pub struct Attestation {
     pub location: String,
     /// Shared, not copied: a release gate holds thousands of these.
     pub verified: std::sync::Arc<VerifiedStatement>,
-    /// The codex-run predicate, or why it could not be read as one.
-    pub view: Result<RunView, String>,
+    /// The codex-run predicate, or why it could not be read as one. Shared like `verified`: the
+    /// gate's lists of attestations are copied, their views are not.
+    pub view: std::sync::Arc<Result<RunView, String>>,
 }
 
 /// What a codex-run/v1 statement says, read from verified bytes.
@@ -288,7 +289,7 @@ fn check_subjects(
 
 impl Attestation {
     pub fn new(location: String, verified: std::sync::Arc<VerifiedStatement>) -> Attestation {
-        let view = RunView::from_statement(&verified.statement);
+        let view = std::sync::Arc::new(RunView::from_statement(&verified.statement));
         Attestation {
             location,
             verified,
@@ -306,7 +307,11 @@ impl Attestation {
     }
 
     pub fn run_id(&self) -> Option<String> {
-        self.view.as_ref().ok().and_then(|v| v.run_id.clone())
+        self.view
+            .as_ref()
+            .as_ref()
+            .ok()
+            .and_then(|v| v.run_id.clone())
     }
 }
 
@@ -429,7 +434,7 @@ impl<'a> Gate<'a> {
     /// Applies the policy's run, input and change rules to one attestation.
     pub fn check(&self, a: &Attestation, out: &mut Vec<Finding>) {
         let Some(policy) = self.policy else { return };
-        let view = match &a.view {
+        let view = match a.view.as_ref() {
             Ok(v) => v,
             Err(_) => return, // Reported by the caller as an unknown build type.
         };
@@ -780,7 +785,7 @@ pub fn bind(
     // path -> (finished, run, produced blob or None for deleted, attestation index)
     let mut claims: BTreeMap<String, Vec<Claim>> = BTreeMap::new();
     for (i, a) in attestations.iter().enumerate() {
-        let Ok(view) = &a.view else { continue };
+        let Ok(view) = a.view.as_ref() else { continue };
         for f in &view.produced {
             claims.entry(f.path.clone()).or_default().push((
                 view.finished_on,
@@ -931,7 +936,7 @@ pub fn range(
     let mut produced: Claims = BTreeMap::new();
     let mut deleted: Claims = BTreeMap::new();
     for (i, a) in attestations.iter().enumerate() {
-        let Ok(view) = &a.view else { continue };
+        let Ok(view) = a.view.as_ref() else { continue };
         for f in &view.produced {
             produced.insert(
                 (f.path.clone(), f.git_blob.clone()),

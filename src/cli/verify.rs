@@ -126,10 +126,11 @@ struct Checked {
     location: String,
     explicit: bool,
     payload_type: String,
-    line_digest: Sha256Digest,
+    /// The digest of the envelope's JSON line, taken only for a VSA (which lists its inputs).
+    line_digest: Option<Sha256Digest>,
     result: Result<std::sync::Arc<VerifiedStatement>, EnvelopeFailure>,
     /// The codex-run predicate of a verified statement (read once, on the verifying thread).
-    view: Option<Result<RunView, String>>,
+    view: Option<std::sync::Arc<Result<RunView, String>>>,
 }
 
 #[derive(Serialize)]
@@ -183,29 +184,73 @@ struct Summary {
     uncovered: usize,
 }
 
-/// One envelope's line digest, verification result and (when it verified) codex-run view.
-type Verified = (
-    Sha256Digest,
-    Result<VerifiedStatement, EnvelopeFailure>,
-    Option<Result<RunView, String>>,
-);
+/// What identifies an envelope for de-duplication: the same envelope found twice (in the store
+/// and in a note, say) is verified and reported once. Two plain envelopes are the same when they
+/// are equal field by field, which is what their JSON lines being equal meant; the hash looks at
+/// the signatures only (short, and different for different signed envelopes), the comparison at
+/// everything. An envelope in a Sigstore bundle is compared by the digest of the bundle's line.
+#[derive(PartialEq, Eq)]
+enum Identity<'a> {
+    Envelope(&'a Envelope),
+    Bundle(Sha256Digest),
+}
 
-/// Verifies every envelope (and digests its line, for de-duplication, and reads the codex-run
-/// predicate of those that verify) on `jobs` threads, in contiguous chunks so the results come
-/// back in the order of `found`.
+impl std::hash::Hash for Identity<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Identity::Envelope(e) => {
+                e.payload_type.hash(state);
+                e.payload.len().hash(state);
+                e.signatures.hash(state);
+            }
+            Identity::Bundle(digest) => digest.hash(state),
+        }
+    }
+}
+
+/// Drops the second and later copies of an envelope, keeping the order of the first copies.
+fn unique(found: Vec<Found>) -> Vec<Found> {
+    let keep: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(found.len());
+        found
+            .iter()
+            .map(|f| {
+                seen.insert(match &f.bundle {
+                    Some(bundle) => Identity::Bundle(codex_attest::digest::sha256(
+                        bundle.to_json_line().as_bytes(),
+                    )),
+                    None => Identity::Envelope(&f.envelope),
+                })
+            })
+            .collect()
+    };
+    found
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(f, keep)| keep.then_some(f))
+        .collect()
+}
+
+/// Verifies every envelope (and reads the codex-run predicate of those that verify, and digests
+/// its line when `digest_lines`, for a VSA) on `jobs` threads, in contiguous chunks so the
+/// results come back in the order of `found`. Each envelope is dropped once it is checked, so a
+/// large verify holds the signed text once, not twice.
 fn verify_all(
-    found: &[Found],
+    found: Vec<Found>,
     keyring: &Keyring,
     threshold: usize,
     keyless: Option<&codex_attest::sigstore::verify::KeylessPolicy>,
     jobs: usize,
-) -> Vec<Verified> {
-    let one = |f: &Found| -> Verified {
-        let line = match &f.bundle {
-            Some(bundle) => bundle.to_json_line(),
-            None => f.envelope.to_json_line(),
-        };
-        let digest = codex_attest::digest::sha256(line.as_bytes());
+    digest_lines: bool,
+) -> Vec<Checked> {
+    let one = |f: Found| -> Checked {
+        let line_digest = digest_lines.then(|| {
+            let line = match &f.bundle {
+                Some(bundle) => bundle.to_json_line(),
+                None => f.envelope.to_json_line(),
+            };
+            codex_attest::digest::sha256(line.as_bytes())
+        });
         let result = match &f.bundle {
             Some(bundle) => verify_statement_bundle(bundle, keyring, threshold, keyless),
             None => verify_statement_envelope(&f.envelope, keyring, threshold),
@@ -213,17 +258,33 @@ fn verify_all(
         let view = result
             .as_ref()
             .ok()
-            .map(|v| RunView::from_statement(&v.statement));
-        (digest, result, view)
+            .map(|v| std::sync::Arc::new(RunView::from_statement(&v.statement)));
+        Checked {
+            location: f.location,
+            explicit: f.explicit,
+            payload_type: f.envelope.payload_type,
+            line_digest,
+            result: result.map(std::sync::Arc::new),
+            view,
+        }
     };
     if jobs <= 1 || found.len() < 2 {
-        return found.iter().map(one).collect();
+        return found.into_iter().map(one).collect();
     }
     let chunk = found.len().div_ceil(jobs);
+    let mut parts = Vec::with_capacity(jobs);
+    let mut rest = found.into_iter();
+    loop {
+        let part: Vec<Found> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
     std::thread::scope(|scope| {
-        let workers: Vec<_> = found
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(one).collect::<Vec<_>>()))
             .collect();
         workers
             .into_iter()
@@ -349,22 +410,15 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
     }
 
     // Verify each envelope once, spread over `jobs` threads; the order of `found` is kept.
-    let verified = verify_all(&found, &keyring, threshold, keyless.as_ref(), jobs);
-    let mut seen = BTreeSet::new();
-    let mut checked = Vec::new();
-    for (f, (line_digest, result, view)) in found.into_iter().zip(verified) {
-        if !seen.insert(line_digest) {
-            continue;
-        }
-        checked.push(Checked {
-            location: f.location,
-            explicit: f.explicit,
-            payload_type: f.envelope.payload_type,
-            line_digest,
-            result: result.map(std::sync::Arc::new),
-            view,
-        });
-    }
+    let digest_lines = args.vsa.is_some() && args.vsa_key.is_some();
+    let checked = verify_all(
+        unique(found),
+        &keyring,
+        threshold,
+        keyless.as_ref(),
+        jobs,
+        digest_lines,
+    );
 
     let now = ctx.clock.now();
     let gate = Gate::new(policy.as_ref(), &overrides, now);
@@ -377,8 +431,8 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
                     location: c.location.clone(),
                     verified: std::sync::Arc::clone(verified),
                     view: match &c.view {
-                        Some(view) => view.clone(),
-                        None => RunView::from_statement(&verified.statement),
+                        Some(view) => std::sync::Arc::clone(view),
+                        None => std::sync::Arc::new(RunView::from_statement(&verified.statement)),
                     },
                 },
                 c.explicit,
@@ -400,7 +454,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
     // Rules and bindings read the codex-run predicate; plain signature checks do not need it.
     let needs_codex_run = policy.is_some() || needs_repo;
     for (a, explicit) in attestations.iter().filter(|_| needs_codex_run) {
-        if let Err(err) = &a.view {
+        if let Err(err) = a.view.as_ref() {
             let code = if *explicit {
                 Severity::Error
             } else {
@@ -919,7 +973,7 @@ fn write_vsa(
         policy: policy.map(|p| (p.path.display().to_string(), p.digest)),
         inputs: checked
             .iter()
-            .map(|c| (c.location.clone(), c.line_digest))
+            .filter_map(|c| Some((c.location.clone(), c.line_digest?)))
             .collect(),
         passed,
         time: ctx.clock.now(),
@@ -952,7 +1006,7 @@ fn envelope_record(c: &Checked) -> EnvelopeRecord<'_> {
             run: c
                 .view
                 .as_ref()
-                .and_then(|view| view.as_ref().ok())
+                .and_then(|view| view.as_ref().as_ref().ok())
                 .and_then(|r| r.run_id.clone()),
             subjects: &v.statement.subject,
             signatures: v.envelope.checks(),

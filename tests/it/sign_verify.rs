@@ -484,3 +484,53 @@ fn verify_jobs_give_the_same_report_in_the_same_order() {
     let out = env.run(&args("0")).code(2);
     assert!(out.stderr.contains("--jobs must be at least 1"), "{out}");
 }
+
+#[test]
+fn an_envelope_found_twice_is_verified_and_reported_once() {
+    let env = signed_env();
+    let good = env.read("run.intoto.jsonl").trim_end().to_string();
+    // The same signatures over a payload of the same length: a different envelope, whose
+    // signature check fails. It must not be taken for the good one.
+    let mut json: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let payload = json["payload"].as_str().unwrap();
+    let flipped = if payload.starts_with('e') { "f" } else { "e" };
+    json["payload"] = format!("{flipped}{}", &payload[1..]).into();
+    let tampered = json.to_string();
+    env.write(
+        "a.intoto.jsonl",
+        format!("{good}\n{good}\n{tampered}\n{good}\n"),
+    );
+    for jobs in ["1", "2"] {
+        let out = env
+            .run(&[
+                "verify",
+                "--key",
+                "keys/ed25519.pub",
+                "--format",
+                "json",
+                "--jobs",
+                jobs,
+                "a.intoto.jsonl",
+                "a.intoto.jsonl",
+            ])
+            .code(1);
+        let records: Vec<(u64, String)> = out
+            .json_lines()
+            .iter()
+            .filter(|r| r["type"] == "envelope")
+            .map(|r| {
+                (
+                    r["data"]["line"].as_u64().unwrap(),
+                    r["data"]["verdict"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            records,
+            [(1, "pass".to_string()), (3, "fail".to_string())],
+            "{out}"
+        );
+        let summary = out.json_lines().pop().unwrap();
+        assert_eq!(summary["data"]["envelopes"], 2, "{out}");
+    }
+}
