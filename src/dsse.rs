@@ -49,8 +49,16 @@ pub struct Keyring {
 /// An envelope whose signatures met the threshold. Holds exactly the bytes that were verified.
 #[derive(Clone, Debug)]
 pub struct VerifiedEnvelope {
-    payload_type: String,
     payload: Vec<u8>,
+    signatures: VerifiedSignatures,
+}
+
+/// What was verified about an envelope's signatures, without its payload: what a statement
+/// parsed from the payload keeps of its envelope (a release gate holds thousands of statements,
+/// and their payloads would be a second copy of each).
+#[derive(Clone, Debug)]
+pub struct VerifiedSignatures {
+    payload_type: String,
     checks: Vec<SignatureCheck>,
 }
 
@@ -225,9 +233,11 @@ impl Envelope {
             });
         }
         Ok(VerifiedEnvelope {
-            payload_type: self.payload_type.clone(),
             payload,
-            checks,
+            signatures: VerifiedSignatures {
+                payload_type: self.payload_type.clone(),
+                checks,
+            },
         })
     }
 }
@@ -280,12 +290,48 @@ impl FromIterator<PublicKey> for Keyring {
 
 impl VerifiedEnvelope {
     pub fn payload_type(&self) -> &str {
-        &self.payload_type
+        &self.signatures.payload_type
     }
 
     /// Exactly the bytes whose signatures were checked.
     pub fn payload(&self) -> &[u8] {
         &self.payload
+    }
+
+    pub fn signatures(&self) -> &VerifiedSignatures {
+        &self.signatures
+    }
+
+    /// The payload and the signatures' results, apart.
+    pub fn into_parts(self) -> (Vec<u8>, VerifiedSignatures) {
+        (self.payload, self.signatures)
+    }
+
+    /// A keyless verification's result; only `sigstore::verify` builds one, after checking the
+    /// certificate, the log entry, the signature and the identity policy.
+    pub(crate) fn from_certificate(
+        payload_type: String,
+        payload: Vec<u8>,
+        identity: String,
+        issuer: String,
+    ) -> VerifiedEnvelope {
+        VerifiedEnvelope {
+            payload,
+            signatures: VerifiedSignatures {
+                payload_type,
+                checks: vec![SignatureCheck {
+                    index: 0,
+                    keyid_hint: None,
+                    outcome: SignatureOutcome::VerifiedCertificate { identity, issuer },
+                }],
+            },
+        }
+    }
+}
+
+impl VerifiedSignatures {
+    pub fn payload_type(&self) -> &str {
+        &self.payload_type
     }
 
     /// The distinct trusted keys that signed, in signature order.
@@ -310,25 +356,6 @@ impl VerifiedEnvelope {
                 _ => None,
             })
             .collect()
-    }
-
-    /// A keyless verification's result; only `sigstore::verify` builds one, after checking the
-    /// certificate, the log entry, the signature and the identity policy.
-    pub(crate) fn from_certificate(
-        payload_type: String,
-        payload: Vec<u8>,
-        identity: String,
-        issuer: String,
-    ) -> VerifiedEnvelope {
-        VerifiedEnvelope {
-            payload_type,
-            payload,
-            checks: vec![SignatureCheck {
-                index: 0,
-                keyid_hint: None,
-                outcome: SignatureOutcome::VerifiedCertificate { identity, issuer },
-            }],
-        }
     }
 
     pub fn checks(&self) -> &[SignatureCheck] {
@@ -433,7 +460,7 @@ mod tests {
         }
         let both = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, b"{}", &[&a, &b]).unwrap();
         let verified = both.verify(&ring, 2).unwrap();
-        assert_eq!(verified.signers().len(), 2);
+        assert_eq!(verified.signatures().signers().len(), 2);
         assert_eq!(verified.payload(), b"{}");
         assert!(matches!(
             env.verify(&ring, 0),

@@ -299,7 +299,7 @@ impl Attestation {
 
     pub fn signers(&self) -> Vec<KeyId> {
         self.verified
-            .envelope
+            .signatures
             .signers()
             .into_iter()
             .cloned()

@@ -1,15 +1,16 @@
 //! Verifying in-toto envelopes: signatures against trusted keys, the payload type, and the
 //! statement inside, in that order. Nothing is parsed before its signature is checked.
 
-use crate::dsse::{Envelope, Keyring, VerifiedEnvelope, VerifyError};
+use crate::dsse::{Envelope, Keyring, VerifiedEnvelope, VerifiedSignatures, VerifyError};
 use crate::intoto::{Statement, StatementError};
 use crate::sigstore::bundle::{Bundle, Material};
 use crate::sigstore::verify::{KeylessError, KeylessPolicy, verify_keyless};
 
 /// An envelope whose signatures verified and whose payload is a valid in-toto Statement v1.
+/// The payload's bytes are not kept: the statement is what was read from them.
 #[derive(Clone, Debug)]
 pub struct VerifiedStatement {
-    pub envelope: VerifiedEnvelope,
+    pub signatures: VerifiedSignatures,
     pub statement: Statement,
 }
 
@@ -89,9 +90,10 @@ fn statement_of(verified: VerifiedEnvelope) -> Result<VerifiedStatement, Envelop
             found: verified.payload_type().to_string(),
         });
     }
-    let statement = Statement::from_slice(verified.payload())?;
+    let (payload, signatures) = verified.into_parts();
+    let statement = Statement::from_slice(&payload)?;
     Ok(VerifiedStatement {
-        envelope: verified,
+        signatures,
         statement,
     })
 }

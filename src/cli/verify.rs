@@ -1009,7 +1009,7 @@ fn envelope_record(c: &Checked) -> EnvelopeRecord<'_> {
                 .and_then(|view| view.as_ref().as_ref().ok())
                 .and_then(|r| r.run_id.clone()),
             subjects: &v.statement.subject,
-            signatures: v.envelope.checks(),
+            signatures: v.signatures.checks(),
         },
         Err(err) => EnvelopeRecord {
             file,
@@ -1105,13 +1105,13 @@ fn render_human(
         match &c.result {
             Ok(v) => {
                 let mut signers: Vec<_> = v
-                    .envelope
+                    .signatures
                     .signers()
                     .iter()
                     .map(|k| k.short().to_string())
                     .collect();
                 signers.extend(
-                    v.envelope
+                    v.signatures
                         .certificate_signers()
                         .iter()
                         .map(|(identity, issuer)| format!("{identity} (keyless, issuer {issuer})")),
