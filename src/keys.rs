@@ -18,7 +18,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::Verifier as _;
 use pkcs8::der::Decode;
 use pkcs8::der::pem::LineEnding;
 use pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier, PrivateKeyInfoRef};
@@ -69,7 +68,7 @@ pub struct PublicKey {
     raw: Vec<u8>,
     /// Ed25519: the decompressed point, once, for `verify`; `None` when `raw` is not a point or
     /// is of small order (such a key verifies nothing).
-    ed25519: Option<ed25519_dalek::VerifyingKey>,
+    ed25519: Option<crate::ed25519::VerifyingKey>,
 }
 
 /// A private key we can sign with.
@@ -215,13 +214,9 @@ impl PublicKey {
             }
             let mut raw = [0u8; 32];
             raw.copy_from_slice(bits);
-            return match ed25519_dalek::VerifyingKey::from_bytes(&raw) {
-                Err(_) => Err(malformed("Ed25519 public key", "not a point on the curve")),
-                // A key of small order verifies signatures nobody made with a private key.
-                Ok(point) if point.is_weak() => Err(malformed(
-                    "Ed25519 public key",
-                    "a point of small order, for which anyone can forge signatures",
-                )),
+            // A key of small order verifies signatures nobody made with a private key.
+            return match crate::ed25519::VerifyingKey::from_bytes(&raw) {
+                Err(problem) => Err(malformed("Ed25519 public key", problem)),
                 Ok(_) => Ok(PublicKey::new(Algorithm::Ed25519, raw.to_vec())),
             };
         }
@@ -263,8 +258,7 @@ impl PublicKey {
         let ed25519 = match algorithm {
             Algorithm::Ed25519 => <[u8; 32]>::try_from(raw.as_slice())
                 .ok()
-                .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok())
-                .filter(|key| !key.is_weak()),
+                .and_then(|bytes| crate::ed25519::VerifyingKey::from_bytes(&bytes).ok()),
             Algorithm::EcdsaP256 => None,
         };
         PublicKey {
@@ -277,6 +271,13 @@ impl PublicKey {
 
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+
+    /// For an Ed25519 key, the equation of `sig` over `msg`, to be judged with others
+    /// (`crate::ed25519::Equation::hold_all`); `None` for other keys, and for signatures that
+    /// cannot hold (`verify` is false for them).
+    pub fn ed25519_equation(&self, msg: &[u8], sig: &[u8]) -> Option<crate::ed25519::Equation> {
+        self.ed25519.as_ref()?.equation(&[msg], sig)
     }
 
     pub fn key_id(&self) -> &KeyId {
@@ -301,24 +302,20 @@ impl PublicKey {
 
     /// Checks `sig` over `msg`.
     ///
-    /// Ed25519 is checked one signature at a time, as ed25519-dalek's `verify_strict` checks it:
+    /// Ed25519 is checked as ed25519-dalek's `verify_strict` checks it (`crate::ed25519`):
     /// RFC 8032's equation without the cofactor (`[s]B = R + [k]A`, as ring and OpenSSL check it),
     /// with `s` below the group order (no malleable signatures), and neither the key (refused
-    /// when loaded) nor `R` of small order (`small_order_r`).
+    /// when loaded) nor `R` of small order.
     ///
     /// ECDSA signatures are accepted in ASN.1 DER (what we and securesystemslib write) and in
     /// the fixed 64-byte `r||s` form (what the DSSE spec's own test vector uses); both bind the
     /// same key and message.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         match self.algorithm {
-            Algorithm::Ed25519 => {
-                match (&self.ed25519, ed25519_dalek::Signature::from_slice(sig)) {
-                    (Some(key), Ok(sig)) => {
-                        key.verify(msg, &sig).is_ok() && !small_order_r(sig.r_bytes())
-                    }
-                    _ => false,
-                }
-            }
+            Algorithm::Ed25519 => self
+                .ed25519
+                .as_ref()
+                .is_some_and(|key| key.verify(&[msg], sig)),
             Algorithm::EcdsaP256 => {
                 let der =
                     ring_sig::UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_ASN1, &self.raw);
@@ -566,17 +563,6 @@ fn find_subslice(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Whether `r`, the `R` of an Ed25519 signature that satisfied the equation, is a point of small
-/// order. The equation already required `r` to be the canonical encoding of a point, and the
-/// eight points of small order have eight canonical encodings: comparing bytes is
-/// `verify_strict`'s decompress-then-test without its square root (5 µs of 29 per signature).
-fn small_order_r(r: &[u8; 32]) -> bool {
-    static ENCODINGS: std::sync::OnceLock<[[u8; 32]; 8]> = std::sync::OnceLock::new();
-    ENCODINGS
-        .get_or_init(|| curve25519_dalek::constants::EIGHT_TORSION.map(|p| p.compress().to_bytes()))
-        .contains(r)
-}
-
 fn malformed(what: &'static str, err: impl fmt::Display) -> KeyError {
     KeyError::Malformed {
         what,
@@ -689,55 +675,6 @@ mod tests {
         assert!(!key.public_key().verify(b"message", &sig));
     }
 
-    /// A key's holder can make a signature whose `R` is of small order (here the identity:
-    /// `s = k·a` gives `[s]B = [k]A`). It satisfies the equation ring and OpenSSL check, but
-    /// `verify_strict` refuses it, and so do we; every ordinary signature passes both.
-    #[test]
-    fn a_signature_with_r_of_small_order_is_refused_like_verify_strict() {
-        use curve25519_dalek::{EdwardsPoint, Scalar};
-        let seed = [7u8; 32];
-        let pair = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
-        let public = pair.public_key().as_ref().to_vec();
-        let sha512 = |parts: &[&[u8]]| {
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA512);
-            parts.iter().for_each(|p| ctx.update(p));
-            let mut out = [0u8; 64];
-            out.copy_from_slice(ctx.finish().as_ref());
-            out
-        };
-        // The secret scalar, as RFC 8032 derives it from the seed.
-        let mut a = [0u8; 32];
-        a.copy_from_slice(&sha512(&[&seed])[..32]);
-        a[0] &= 248;
-        a[31] &= 127;
-        a[31] |= 64;
-        let a = Scalar::from_bytes_mod_order(a);
-        assert_eq!(
-            EdwardsPoint::mul_base(&a).compress().to_bytes()[..],
-            public[..]
-        );
-
-        let message = b"DSSEv1 0  0 ";
-        let mut r = [0u8; 32];
-        r[0] = 1; // the identity point
-        let k = Scalar::from_bytes_mod_order_wide(&sha512(&[&r, &public, message]));
-        let mut crafted = r.to_vec();
-        crafted.extend_from_slice(&(k * a).to_bytes());
-
-        let dalek =
-            ed25519_dalek::VerifyingKey::from_bytes(&public.clone().try_into().unwrap()).unwrap();
-        let sig = ed25519_dalek::Signature::from_slice(&crafted).unwrap();
-        assert!(
-            dalek.verify(message, &sig).is_ok(),
-            "the plain equation holds"
-        );
-        assert!(dalek.verify_strict(message, &sig).is_err());
-        let key = PublicKey::new(Algorithm::Ed25519, public);
-        assert!(!key.verify(message, &crafted));
-        // An ordinary signature by the same key passes.
-        assert!(key.verify(message, pair.sign(message).as_ref()));
-    }
-
     /// A trusted key must be a point, and not one of small order (for which signatures can be
     /// made without any private key).
     #[test]
@@ -754,7 +691,11 @@ mod tests {
                 raw[0] = y;
                 raw
             })
-            .find(|raw| ed25519_dalek::VerifyingKey::from_bytes(raw).is_err())
+            .find(|raw| {
+                curve25519_dalek::edwards::CompressedEdwardsY(*raw)
+                    .decompress()
+                    .is_none()
+            })
             .unwrap();
         let err = PublicKey::from_spki_der(&ed25519_spki(&not_a_point)).unwrap_err();
         assert!(err.to_string().contains("not a point"), "{err}");

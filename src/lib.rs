@@ -12,6 +12,7 @@ pub mod diff;
 pub mod digest;
 pub mod doctor;
 pub mod dsse;
+pub mod ed25519;
 pub mod envelope_file;
 pub mod gate;
 pub mod git;
