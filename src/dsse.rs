@@ -17,6 +17,7 @@ use base64::engine::general_purpose::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::ed25519::Equation;
 use crate::keys::{KeyError, KeyId, PrivateKey, PublicKey};
 
 /// The payload type of in-toto statements.
@@ -190,6 +191,66 @@ impl Envelope {
         keys: &Keyring,
         threshold: usize,
     ) -> Result<VerifiedEnvelope, VerifyError> {
+        let decoded = self.decode(keys, threshold)?;
+        self.conclude(decoded, keys, threshold, &[])
+    }
+
+    /// `verify` for each of `envelopes`, with the same results. The first key each Ed25519
+    /// signature is tried with is judged for all of them at once (`ed25519::Equation::hold_all`,
+    /// which shares one field inversion among many signatures and judges each alone); any other
+    /// key is tried as `verify` tries it.
+    pub fn verify_many(
+        envelopes: &[&Envelope],
+        keys: &Keyring,
+        threshold: usize,
+    ) -> Vec<Result<VerifiedEnvelope, VerifyError>> {
+        let decoded: Vec<_> = envelopes
+            .iter()
+            .map(|e| e.decode(keys, threshold))
+            .collect();
+        let mut equations = Vec::new();
+        let mut owners = Vec::new();
+        for (at, (envelope, decoded)) in envelopes.iter().zip(&decoded).enumerate() {
+            let Ok(decoded) = decoded else { continue };
+            for (index, (entry, sig)) in envelope
+                .signatures
+                .iter()
+                .zip(&decoded.signatures)
+                .enumerate()
+            {
+                let first = keys.candidates(hint(entry)).next();
+                let equation = match (first, sig) {
+                    (Some(key), Some(sig)) => key.ed25519_equation(&decoded.message, sig),
+                    _ => None,
+                };
+                if let Some(equation) = equation {
+                    equations.push(equation);
+                    owners.push((at, index));
+                }
+            }
+        }
+        let mut known: Vec<Vec<Option<bool>>> = decoded
+            .iter()
+            .map(|d| match d {
+                Ok(d) => vec![None; d.signatures.len()],
+                Err(_) => Vec::new(),
+            })
+            .collect();
+        for ((at, index), holds) in owners.into_iter().zip(Equation::hold_all(&equations)) {
+            known[at][index] = Some(holds);
+        }
+        envelopes
+            .iter()
+            .zip(decoded)
+            .zip(known)
+            .map(|((envelope, decoded), known)| {
+                envelope.conclude(decoded?, keys, threshold, &known)
+            })
+            .collect()
+    }
+
+    /// The checks before any signature, and the decoding `verify` needs.
+    fn decode(&self, keys: &Keyring, threshold: usize) -> Result<Decoded, VerifyError> {
         if threshold == 0 {
             return Err(VerifyError::ZeroThreshold);
         }
@@ -201,23 +262,47 @@ impl Envelope {
             return Err(VerifyError::NoSignatures);
         }
         let message = pae(self.payload_type.as_bytes(), &payload);
+        let signatures = self
+            .signatures
+            .iter()
+            .map(|entry| decode_base64(&entry.sig))
+            .collect();
+        Ok(Decoded {
+            payload,
+            message,
+            signatures,
+        })
+    }
+
+    /// Each signature's outcome and the threshold. `known[i]`, when there, is whether signature
+    /// `i` verifies with the first key `Keyring::candidates` gives for it.
+    fn conclude(
+        &self,
+        decoded: Decoded,
+        keys: &Keyring,
+        threshold: usize,
+        known: &[Option<bool>],
+    ) -> Result<VerifiedEnvelope, VerifyError> {
         let mut counted: BTreeSet<KeyId> = BTreeSet::new();
         let mut checks = Vec::with_capacity(self.signatures.len());
-        for (index, entry) in self.signatures.iter().enumerate() {
-            let keyid_hint = entry.keyid.clone().filter(|k| !k.is_empty());
-            let outcome = match decode_base64(&entry.sig) {
+        for (index, (entry, sig)) in self.signatures.iter().zip(&decoded.signatures).enumerate() {
+            let keyid_hint = hint(entry).map(str::to_string);
+            let outcome = match sig {
                 None => SignatureOutcome::NotBase64,
-                Some(sig) => match keys.find_signer(keyid_hint.as_deref(), &message, &sig) {
-                    None => SignatureOutcome::NoTrustedKey,
-                    Some(key) => {
-                        let key_id = key.key_id().clone();
-                        if counted.insert(key_id.clone()) {
-                            SignatureOutcome::Verified { key_id }
-                        } else {
-                            SignatureOutcome::DuplicateKey { key_id }
+                Some(sig) => {
+                    let first = known.get(index).copied().flatten();
+                    match keys.find_signer(hint(entry), &decoded.message, sig, first) {
+                        None => SignatureOutcome::NoTrustedKey,
+                        Some(key) => {
+                            let key_id = key.key_id().clone();
+                            if counted.insert(key_id.clone()) {
+                                SignatureOutcome::Verified { key_id }
+                            } else {
+                                SignatureOutcome::DuplicateKey { key_id }
+                            }
                         }
                     }
-                },
+                }
             };
             checks.push(SignatureCheck {
                 index,
@@ -233,13 +318,26 @@ impl Envelope {
             });
         }
         Ok(VerifiedEnvelope {
-            payload,
+            payload: decoded.payload,
             signatures: VerifiedSignatures {
                 payload_type: self.payload_type.clone(),
                 checks,
             },
         })
     }
+}
+
+/// An envelope's payload, the message its signatures sign, and each signature's bytes (`None`
+/// when not base64).
+struct Decoded {
+    payload: Vec<u8>,
+    message: Vec<u8>,
+    signatures: Vec<Option<Vec<u8>>>,
+}
+
+/// A signature entry's key id, when it gives a non-empty one (a hint, not authenticated).
+fn hint(entry: &Signature) -> Option<&str> {
+    entry.keyid.as_deref().filter(|k| !k.is_empty())
 }
 
 impl Keyring {
@@ -262,19 +360,33 @@ impl Keyring {
         self.keys.is_empty()
     }
 
-    /// The trusted key that verifies `sig` over `message`. The key whose id equals the hint is
-    /// tried first; the others are tried after it, because the hint is not authenticated.
-    fn find_signer(&self, hint: Option<&str>, message: &[u8], sig: &[u8]) -> Option<&PublicKey> {
+    /// The keys to try a signature with, in order: the one whose id equals the hint first, then
+    /// the others, because the hint is not authenticated.
+    fn candidates<'a>(&'a self, hint: Option<&str>) -> impl Iterator<Item = &'a PublicKey> {
         let hinted = hint.and_then(|h| self.keys.iter().find(|k| k.key_id().as_str() == h));
-        if let Some(key) = hinted {
-            if key.verify(message, sig) {
-                return Some(key);
-            }
-        }
-        self.keys
-            .iter()
-            .filter(|k| Some(k.key_id().as_str()) != hinted.map(|h| h.key_id().as_str()))
-            .find(|k| k.verify(message, sig))
+        hinted.into_iter().chain(
+            self.keys
+                .iter()
+                .filter(move |k| Some(k.key_id()) != hinted.map(|h| h.key_id())),
+        )
+    }
+
+    /// The trusted key that verifies `sig` over `message`, trying `candidates` in order. `first`,
+    /// when known, is whether the first candidate verifies it.
+    fn find_signer(
+        &self,
+        hint: Option<&str>,
+        message: &[u8],
+        sig: &[u8],
+        first: Option<bool>,
+    ) -> Option<&PublicKey> {
+        self.candidates(hint)
+            .enumerate()
+            .find(|(n, key)| match (n, first) {
+                (0, Some(known)) => known,
+                _ => key.verify(message, sig),
+            })
+            .map(|(_, key)| key)
     }
 }
 
@@ -473,6 +585,66 @@ mod tests {
             env.verify(&Keyring::new(), 1),
             Err(VerifyError::NoKeys)
         ));
+    }
+
+    /// `verify_many` gives `verify`'s result for every envelope: signed by the first key tried
+    /// or a later one, with a right, wrong or missing hint, by ECDSA, tampered, with a signature
+    /// or payload that is not base64, below the threshold; across several batches.
+    #[test]
+    fn verify_many_gives_the_results_of_verify() {
+        let a = PrivateKey::generate(Algorithm::Ed25519).unwrap().private;
+        let b = PrivateKey::generate(Algorithm::Ed25519).unwrap().private;
+        let p = PrivateKey::generate(Algorithm::EcdsaP256).unwrap().private;
+        let stranger = PrivateKey::generate(Algorithm::Ed25519).unwrap().private;
+        let mut envelopes = Vec::new();
+        for i in 0..75u32 {
+            let payload = format!("{{\"n\":{i}}}");
+            let signers: Vec<&PrivateKey> = match i % 5 {
+                0 => vec![&a],
+                1 => vec![&b],
+                2 => vec![&p, &b],
+                3 => vec![&stranger],
+                _ => vec![&a, &b],
+            };
+            let mut env =
+                Envelope::sign(IN_TOTO_PAYLOAD_TYPE, payload.as_bytes(), &signers).unwrap();
+            match i % 7 {
+                0 => env.signatures.iter_mut().for_each(|s| s.keyid = None),
+                1 => env.signatures[0].keyid = Some(b.key_id().to_string()),
+                2 => env.signatures[0].keyid = Some(String::new()),
+                3 => env.payload = encode_base64(b"{\"n\":-1}"),
+                4 => env.signatures[0].sig = "not base64!".to_string(),
+                5 if i % 2 == 0 => env.payload = "%%".to_string(),
+                _ => {}
+            }
+            envelopes.push(env);
+        }
+        let refs: Vec<&Envelope> = envelopes.iter().collect();
+        let (mut passed, mut failed) = (0, 0);
+        for ring in [
+            keyring_of(&[&a, &b, &p]),
+            keyring_of(&[&b, &a]),
+            keyring_of(&[&p, &a]),
+        ] {
+            for threshold in [1, 2] {
+                let many = Envelope::verify_many(&refs, &ring, threshold);
+                assert_eq!(many.len(), envelopes.len());
+                for (env, result) in envelopes.iter().zip(many) {
+                    let single = env.verify(&ring, threshold);
+                    assert_eq!(format!("{result:?}"), format!("{single:?}"));
+                    if result.is_ok() {
+                        passed += 1
+                    } else {
+                        failed += 1
+                    }
+                }
+            }
+        }
+        assert!(
+            passed > 100 && failed > 100,
+            "{passed} passed, {failed} failed"
+        );
+        assert!(Envelope::verify_many(&[], &keyring_of(&[&a]), 1).is_empty());
     }
 
     #[test]

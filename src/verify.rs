@@ -66,6 +66,19 @@ pub fn verify_statement_envelope(
     statement_of(envelope.verify(keys, threshold)?)
 }
 
+/// `verify_statement_envelope` for each of `envelopes`, with the same results; their Ed25519
+/// signatures are judged together (`Envelope::verify_many`).
+pub fn verify_statement_envelopes(
+    envelopes: &[&Envelope],
+    keys: &Keyring,
+    threshold: usize,
+) -> Vec<Result<VerifiedStatement, EnvelopeFailure>> {
+    Envelope::verify_many(envelopes, keys, threshold)
+        .into_iter()
+        .map(|verified| statement_of(verified?))
+        .collect()
+}
+
 /// Verifies a Sigstore bundle: a key-signed one with the keyring, like an envelope; a keyless one
 /// against the trusted root and identity rules. Then the payload type and the statement.
 pub fn verify_statement_bundle(

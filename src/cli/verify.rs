@@ -19,6 +19,7 @@ use codex_attest::policy::{Level, Policy, RULES};
 use codex_attest::sigstore::Bundle;
 use codex_attest::verify::{
     EnvelopeFailure, VerifiedStatement, verify_statement_bundle, verify_statement_envelope,
+    verify_statement_envelopes,
 };
 
 use super::keyless::IdentityArgs;
@@ -243,33 +244,60 @@ fn verify_all(
     jobs: usize,
     digest_lines: bool,
 ) -> Vec<Checked> {
-    let one = |f: Found| -> Checked {
-        let line_digest = digest_lines.then(|| {
-            let line = match &f.bundle {
-                Some(bundle) => bundle.to_json_line(),
-                None => f.envelope.to_json_line(),
-            };
-            codex_attest::digest::sha256(line.as_bytes())
-        });
-        let result = match &f.bundle {
-            Some(bundle) => verify_statement_bundle(bundle, keyring, threshold, keyless),
-            None => verify_statement_envelope(&f.envelope, keyring, threshold),
-        };
-        let view = result
-            .as_ref()
-            .ok()
-            .map(|v| std::sync::Arc::new(RunView::from_statement(&v.statement)));
-        Checked {
-            location: f.location,
-            explicit: f.explicit,
-            payload_type: f.envelope.payload_type,
-            line_digest,
-            result: result.map(std::sync::Arc::new),
-            view,
+    // Envelopes are checked in batches, whose Ed25519 signatures are judged together
+    // (`verify_statement_envelopes`); bundles one at a time.
+    const BATCH: usize = 32;
+    let batch = |batch: Vec<Found>| -> Vec<Checked> {
+        let plain: Vec<&Envelope> = batch
+            .iter()
+            .filter(|f| f.bundle.is_none())
+            .map(|f| &f.envelope)
+            .collect();
+        let mut plain_results = verify_statement_envelopes(&plain, keyring, threshold).into_iter();
+        batch
+            .into_iter()
+            .map(|f| {
+                let line_digest = digest_lines.then(|| {
+                    let line = match &f.bundle {
+                        Some(bundle) => bundle.to_json_line(),
+                        None => f.envelope.to_json_line(),
+                    };
+                    codex_attest::digest::sha256(line.as_bytes())
+                });
+                let result = match &f.bundle {
+                    Some(bundle) => verify_statement_bundle(bundle, keyring, threshold, keyless),
+                    None => plain_results.next().unwrap_or_else(|| {
+                        verify_statement_envelope(&f.envelope, keyring, threshold)
+                    }),
+                };
+                let view = result
+                    .as_ref()
+                    .ok()
+                    .map(|v| std::sync::Arc::new(RunView::from_statement(&v.statement)));
+                Checked {
+                    location: f.location,
+                    explicit: f.explicit,
+                    payload_type: f.envelope.payload_type,
+                    line_digest,
+                    result: result.map(std::sync::Arc::new),
+                    view,
+                }
+            })
+            .collect()
+    };
+    let in_batches = |part: Vec<Found>| -> Vec<Checked> {
+        let mut out = Vec::with_capacity(part.len());
+        let mut rest = part.into_iter();
+        loop {
+            let next: Vec<Found> = rest.by_ref().take(BATCH).collect();
+            if next.is_empty() {
+                return out;
+            }
+            out.extend(batch(next));
         }
     };
     if jobs <= 1 || found.len() < 2 {
-        return found.into_iter().map(one).collect();
+        return in_batches(found);
     }
     let chunk = found.len().div_ceil(jobs);
     let mut parts = Vec::with_capacity(jobs);
@@ -284,7 +312,7 @@ fn verify_all(
     std::thread::scope(|scope| {
         let workers: Vec<_> = parts
             .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(one).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || in_batches(part)))
             .collect();
         workers
             .into_iter()
