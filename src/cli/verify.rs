@@ -285,41 +285,48 @@ fn verify_all(
             })
             .collect()
     };
-    let in_batches = |part: Vec<Found>| -> Vec<Checked> {
-        let mut out = Vec::with_capacity(part.len());
-        let mut rest = part.into_iter();
-        loop {
-            let next: Vec<Found> = rest.by_ref().take(BATCH).collect();
-            if next.is_empty() {
-                return out;
-            }
-            out.extend(batch(next));
-        }
-    };
-    if jobs <= 1 || found.len() < 2 {
-        return in_batches(found);
-    }
-    let chunk = found.len().div_ceil(jobs);
-    let mut parts = Vec::with_capacity(jobs);
+    let mut batches: Vec<Vec<Found>> = Vec::with_capacity(found.len().div_ceil(BATCH));
     let mut rest = found.into_iter();
     loop {
-        let part: Vec<Found> = rest.by_ref().take(chunk).collect();
-        if part.is_empty() {
+        let next: Vec<Found> = rest.by_ref().take(BATCH).collect();
+        if next.is_empty() {
             break;
         }
-        parts.push(part);
+        batches.push(next);
     }
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || in_batches(part)))
+    if jobs <= 1 || batches.len() < 2 {
+        return batches.into_iter().flat_map(batch).collect();
+    }
+    // Each thread takes the next batch when it is done with one, so a thread slowed by anything
+    // else does not hold the others up; the results are put back in order.
+    let queue: Vec<std::sync::Mutex<Vec<Found>>> =
+        batches.into_iter().map(std::sync::Mutex::new).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Vec<Checked>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.min(queue.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(slot) = queue.get(at) else {
+                            return out;
+                        };
+                        let taken =
+                            std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner()));
+                        out.push((at, batch(taken)));
+                    }
+                })
+            })
             .collect();
         workers
             .into_iter()
             // A verification thread only panics on a bug; re-raise it rather than lose results.
             .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
-    })
+    });
+    done.sort_unstable_by_key(|(at, _)| *at);
+    done.into_iter().flat_map(|(_, checked)| checked).collect()
 }
 
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Outcome> {
