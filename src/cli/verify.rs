@@ -233,9 +233,10 @@ fn unique(found: Vec<Found>) -> Vec<Found> {
 }
 
 /// Verifies every envelope (and reads the codex-run predicate of those that verify, and digests
-/// its line when `digest_lines`, for a VSA) on `jobs` threads, in contiguous chunks so the
-/// results come back in the order of `found`. Each envelope is dropped once it is checked, so a
-/// large verify holds the signed text once, not twice.
+/// its line when `digest_lines`: a VSA lists them, and is written only when they were taken) on
+/// `jobs` threads, in batches that the threads take in turn; the results come back in the order
+/// of `found`. Each envelope is dropped once it is checked, so a large verify holds the signed
+/// text once, not twice.
 fn verify_all(
     found: Vec<Found>,
     keyring: &Keyring,

@@ -658,10 +658,11 @@ fn reports_are_stable() {
 #[test]
 fn the_decision_can_be_signed_as_a_vsa() {
     let env = gate_env();
+    let envelope = signed(&env, |_| {});
     let out = verify(
         &env,
         BASE_POLICY,
-        &signed(&env, |_| {}),
+        &envelope,
         &["--vsa", "vsa.intoto.jsonl", "--vsa-key", "keys/ed25519.key"],
     );
     assert_eq!(out.status, 0, "{out}");
@@ -688,6 +689,16 @@ fn the_decision_can_be_signed_as_a_vsa() {
         codex_attest::digest::sha256(env.read("policy.toml").as_bytes()).to_string()
     );
     assert_eq!(statement["subject"].as_array().unwrap().len(), 3);
+    // The attestation it judged, named with the digest of its line.
+    let inputs = statement["predicate"]["inputAttestations"]
+        .as_array()
+        .unwrap();
+    assert_eq!(inputs.len(), 1, "{statement}");
+    assert_eq!(inputs[0]["uri"], "run.intoto.jsonl:1");
+    assert_eq!(
+        inputs[0]["digest"]["sha256"],
+        codex_attest::digest::sha256(envelope.trim_end().as_bytes()).to_string()
+    );
 }
 
 #[test]
