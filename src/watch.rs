@@ -228,7 +228,13 @@ struct SetUp {
 }
 
 fn set_up(repo: &Repo, fd: &OwnedFd) -> Result<SetUp, WatchError> {
+    let started = std::time::Instant::now();
+    let ms = || started.elapsed().as_millis() as u64;
     let tracked = tracked_dirs(repo)?;
+    tracing::debug!(
+        ms = ms(),
+        "change detection: directories of the index listed"
+    );
     let mut dirs: HashMap<i32, RepoPath> = HashMap::new();
     let mut lost = BTreeSet::new();
     // Directories with tracked files first (git walks them whatever the ignore rules say),
@@ -245,6 +251,10 @@ fn set_up(repo: &Repo, fd: &OwnedFd) -> Result<SetUp, WatchError> {
             }
         }
     }
+    tracing::debug!(
+        ms = ms(),
+        "change detection: directories of the index watched"
+    );
     let mut skipped = Vec::new();
     // Untracked directories, level by level: watched unless git ignores them.
     while !untracked.is_empty() {
