@@ -7,10 +7,11 @@
 //!   (SHA-256 of the canonical JSON of `{keytype, scheme, keyval}`), so its DSSE verifier, which
 //!   matches signatures to keys by key id, finds our signatures.
 //!
-//! Crypto backends: `ring` signs and verifies Ed25519 and verifies ECDSA. `ring` cannot sign ECDSA
-//! deterministically (its random source is sealed), so P-256 signing uses RustCrypto's `p256`,
-//! which implements RFC 6979; every P-256 signature is then checked with `ring` before it leaves
-//! this module, so a fault in either implementation cannot produce a bad signature silently.
+//! Crypto backends: `ring` signs Ed25519 and verifies ECDSA; Ed25519 signatures are verified by
+//! `crate::ed25519`, on `curve25519-dalek`. `ring` cannot sign ECDSA deterministically (its
+//! random source is sealed), so P-256 signing uses RustCrypto's `p256`, which implements
+//! RFC 6979; every P-256 signature is then checked with `ring` before it leaves this module, so a
+//! fault in either implementation cannot produce a bad signature silently.
 //!
 //! This is the only module that touches private key material. Secrets are zeroized on drop and
 //! never printed (`PrivateKey`'s `Debug` shows only the key id).
