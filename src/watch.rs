@@ -296,7 +296,8 @@ fn tracked_dirs(repo: &Repo) -> Result<HashSet<Vec<u8>>, WatchError> {
     for path in out.split(|&b| b == 0).filter(|p| !p.is_empty()) {
         let mut end = path.len();
         while let Some(slash) = path[..end].iter().rposition(|&b| b == b'/') {
-            if !dirs.insert(path[..slash].to_vec()) {
+            // Most files share their directory with the file before them: look before copying.
+            if dirs.contains(&path[..slash]) || !dirs.insert(path[..slash].to_vec()) {
                 break;
             }
             end = slash;
