@@ -61,7 +61,7 @@ impl DigestSet {
 
     /// `(algorithm, digest)` pairs, sorted by algorithm.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.0.iter().map(|(a, v)| (a, v))
+        self.into_iter()
     }
 }
 

@@ -130,15 +130,27 @@ fn small_order(r: &[u8; 32]) -> bool {
         .contains(r)
 }
 
+/// Adds the group order ℓ to a signature's `s`: the same equation, a second encoding of `s`,
+/// which verification must refuse (tests of this module and of `keys.rs`).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ring::signature::{Ed25519KeyPair, KeyPair as _};
-
+pub(crate) fn add_group_order(sig: &mut [u8]) {
     const ORDER: [u8; 32] = [
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
         0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
+    let mut carry = 0u16;
+    for (byte, add) in sig[32..].iter_mut().zip(ORDER) {
+        let sum = u16::from(*byte) + u16::from(add) + carry;
+        *byte = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0, "s + ℓ does not fit in 32 bytes");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::signature::{Ed25519KeyPair, KeyPair as _};
 
     fn sha512(parts: &[&[u8]]) -> [u8; 64] {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA512);
@@ -156,16 +168,6 @@ mod tests {
         a[31] &= 127;
         a[31] |= 64;
         (pair, public, Scalar::from_bytes_mod_order(a))
-    }
-
-    /// `s` plus the group order: the same equation, a second encoding of `s`.
-    fn add_order(sig: &mut [u8]) {
-        let mut carry = 0u16;
-        for (byte, add) in sig[32..].iter_mut().zip(ORDER) {
-            let sum = u16::from(*byte) + u16::from(add) + carry;
-            *byte = sum as u8;
-            carry = sum >> 8;
-        }
     }
 
     /// A signature whose `R` is a point of small order: its holder picks `R`, then `s = k·a`
@@ -203,7 +205,7 @@ mod tests {
                 }
                 // Malleated s; truncated and extended signatures.
                 let mut malleated = sig.clone();
-                add_order(&mut malleated);
+                add_group_order(&mut malleated);
                 out.push((public, message.clone(), malleated));
                 out.push((public, message.clone(), sig[..63].to_vec()));
                 out.push((public, message.clone(), [&sig[..], &[0]].concat()));
