@@ -8,6 +8,7 @@
 //! cargo test --all-targets                 # runs the smoke mode too (no `--bench` argument)
 //! cargo bench --bench perf -- --only wrap,verify --runs 7
 //! cargo bench --bench perf -- --only wrap --changes 1 --trace   # print the phases of each run
+//! cargo bench --bench perf -- --only wrap --model-latency-ms 1000   # a model that thinks for 1 s
 //! ```
 //!
 //! Groups: `hash` (FileDigests against `sha256sum`), `verify` (against Python securesystemslib),
@@ -45,6 +46,8 @@ struct Opts {
     jsonl_mib: usize,
     /// Print the timed phases (`-vv`) of each wrapped run.
     trace: bool,
+    /// How long the scripted model takes to answer each request (0: at once).
+    model_latency_ms: u64,
 }
 
 impl Opts {
@@ -65,6 +68,7 @@ impl Opts {
                 envelopes: 200,
                 jsonl_mib: 8,
                 trace: false,
+                model_latency_ms: 0,
             }
         } else {
             Opts {
@@ -78,6 +82,7 @@ impl Opts {
                 envelopes: 10_000,
                 jsonl_mib: 1024,
                 trace: false,
+                model_latency_ms: 0,
             }
         };
         let mut it = args.iter();
@@ -87,6 +92,9 @@ impl Opts {
                 "--only" => opts.only = Some(value().split(',').map(str::to_string).collect()),
                 "--runs" => opts.runs = value().parse().expect("--runs N"),
                 "--trace" => opts.trace = true,
+                "--model-latency-ms" => {
+                    opts.model_latency_ms = value().parse().expect("--model-latency-ms N")
+                }
                 "--files" => opts.files = value().parse().expect("--files N"),
                 // 0 skips the smaller repository of the flatness check.
                 "--small-files" => opts.small_files = value().parse().expect("--small-files N"),
@@ -599,7 +607,7 @@ struct CodexSetup {
     key: PathBuf,
 }
 
-fn codex_setup(root: &Path) -> CodexSetup {
+fn codex_setup(root: &Path, model_latency: Duration) -> CodexSetup {
     let work = root.join("codex");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("codex_home")).unwrap();
@@ -626,7 +634,7 @@ fn codex_setup(root: &Path) -> CodexSetup {
             usage: None,
         },
     ];
-    let server = ModelServer::start(turns, 0).unwrap();
+    let server = ModelServer::start_with_latency(turns, 0, model_latency).unwrap();
     std::fs::write(
         work.join("codex_home/config.toml"),
         format!(
@@ -800,7 +808,12 @@ fn hash_whole_tree(repo: &Path) -> (Duration, u64) {
 
 fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
     eprintln!("bench: wrap");
-    let setup = codex_setup(root);
+    let setup = codex_setup(root, Duration::from_millis(opts.model_latency_ms));
+    // Rows taken with a slow model say so.
+    let latency = match opts.model_latency_ms {
+        0 => String::new(),
+        ms => format!(", model answers in {ms} ms"),
+    };
     let sizes = [opts.small_files, opts.files];
     let mut by_size: BTreeMap<usize, Vec<(usize, Duration, Duration)>> = BTreeMap::new();
     for &files in sizes.iter().filter(|&&n| n > 0) {
@@ -858,7 +871,9 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
                     .or_default()
                     .push((n, overhead, status));
                 report.row(
-                    &format!("wrap overhead ({mode}), {files} files, {n} changed, vs git status"),
+                    &format!(
+                        "wrap overhead ({mode}{latency}), {files} files, {n} changed, vs git status"
+                    ),
                     format!(
                         "{} (wrap {} - codex {})",
                         secs(overhead),
@@ -871,7 +886,7 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
                 );
                 if let Some(whole) = whole {
                     report.row(
-                        &format!("wrap overhead ({mode}), {files} files, {n} changed, vs hashing the tree"),
+                        &format!("wrap overhead ({mode}{latency}), {files} files, {n} changed, vs hashing the tree"),
                         secs(overhead),
                         format!(
                             "sha256 of all {} MB, 2 threads: {}",

@@ -74,6 +74,16 @@ pub struct ModelServer {
 impl ModelServer {
     /// Starts serving `turns` on `127.0.0.1:port` (0 picks a free port).
     pub fn start(turns: Vec<Turn>, port: u16) -> io::Result<ModelServer> {
+        ModelServer::start_with_latency(turns, port, Duration::ZERO)
+    }
+
+    /// [`ModelServer::start`], each answer held back by `latency` as a real model's would be
+    /// (benchmarks of what `wrap` does while Codex waits).
+    pub fn start_with_latency(
+        turns: Vec<Turn>,
+        port: u16,
+        latency: Duration,
+    ) -> io::Result<ModelServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -83,7 +93,7 @@ impl ModelServer {
         let thread = {
             let stop = Arc::clone(&stop);
             let requests = Arc::clone(&requests);
-            std::thread::spawn(move || accept_loop(listener, turns, stop, requests))
+            std::thread::spawn(move || accept_loop(listener, turns, stop, requests, latency))
         };
         Ok(ModelServer {
             addr,
@@ -136,6 +146,7 @@ fn accept_loop(
     turns: Arc<Vec<Turn>>,
     stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<ReceivedRequest>>>,
+    latency: Duration,
 ) {
     let mut handlers: Vec<JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -145,7 +156,7 @@ fn accept_loop(
                 let stop = Arc::clone(&stop);
                 let requests = Arc::clone(&requests);
                 handlers.push(std::thread::spawn(move || {
-                    let _ = handle(stream, &turns, &stop, &requests);
+                    let _ = handle(stream, &turns, &stop, &requests, latency);
                 }));
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -165,6 +176,7 @@ fn handle(
     turns: &[Turn],
     stop: &AtomicBool,
     requests: &Mutex<Vec<ReceivedRequest>>,
+    latency: Duration,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -211,6 +223,9 @@ fn handle(
                 body: body.clone(),
                 turn: (turn_index < turns.len()).then_some(turn_index),
             });
+        }
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
         }
         match turns.get(turn_index) {
             None => {
