@@ -76,21 +76,42 @@ pub fn snapshot(repo: &Repo, hash: &Hasher) -> Result<Snapshot, GitError> {
 /// directories, and by the full status when those are still too many.
 const MAX_PATHSPECS: usize = 40;
 
+/// Above this many pathspecs, a primed index (`fsmonitor.rs`, about 40 ms on 100,000 files
+/// whatever the number of paths) is cheaper than pathspecs (49 ms for 16 paths).
+const PRIMED_ABOVE: usize = 16;
+
 /// Takes the ending snapshot when a watch says where the run may have changed something: `git
 /// status` of those paths only, and `before`'s entries for every dirty path outside them (nothing
-/// there changed). Falls back to the full `snapshot` when HEAD moved or the paths cannot be
-/// expressed in a few pathspecs.
+/// there changed). Many paths are looked at through `primed` when it is ready (a full status
+/// that re-examines the touched paths only). Falls back to the full `snapshot` when HEAD moved,
+/// or when the paths cannot be expressed in a few pathspecs and nothing was primed.
 pub fn snapshot_touched(
     repo: &Repo,
     before: &Snapshot,
     touched: &BTreeSet<RepoPath>,
+    primed: Option<crate::fsmonitor::Primer>,
     hash: &Hasher,
 ) -> Result<Snapshot, GitError> {
     let head = repo.head()?;
     if head != before.head {
         return snapshot(repo, hash);
     }
-    let Some(specs) = crate::watch::collapse(touched, MAX_PATHSPECS) else {
+    let specs = crate::watch::collapse(touched, MAX_PATHSPECS);
+    if let Some(primed) = primed {
+        if specs.as_ref().is_none_or(|s| s.len() > PRIMED_ABOVE) {
+            match primed.status(repo, touched) {
+                Ok(status) => {
+                    tracing::debug!(
+                        "change detection: the primed index, {} paths",
+                        touched.len()
+                    );
+                    return Ok(from_status(repo, head, status, hash));
+                }
+                Err(err) => tracing::debug!("change detection: not primed ({err})"),
+            }
+        }
+    }
+    let Some(specs) = specs else {
         return snapshot(repo, hash);
     };
     let status = if specs.is_empty() {

@@ -63,7 +63,7 @@ pub enum StatusEntry {
     Unmerged { path: RepoPath },
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Status {
     pub entries: Vec<StatusEntry>,
 }
@@ -152,8 +152,18 @@ impl FileMode {
 
 /// Runs git with `args` in `dir` and returns its stdout.
 pub fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
+    run_with_env(dir, args, &[])
+}
+
+/// [`run`] with variables added to git's environment.
+pub fn run_with_env(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<Vec<u8>, GitError> {
     let output = Command::new("git")
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
@@ -411,7 +421,7 @@ fn parse_oid(text: &str, what: &str) -> Result<GitOid, GitError> {
 }
 
 /// Parses `git status --porcelain=v2 -z` output.
-fn parse_status(out: &[u8]) -> Result<Status, String> {
+pub(crate) fn parse_status(out: &[u8]) -> Result<Status, String> {
     let mut entries = Vec::new();
     let mut records = out.split(|&b| b == 0).filter(|r| !r.is_empty());
     while let Some(record) = records.next() {

@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod dsse;
 pub mod ed25519;
 pub mod envelope_file;
+pub mod fsmonitor;
 pub mod gate;
 pub mod git;
 pub mod init;

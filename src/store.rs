@@ -308,6 +308,15 @@ impl Store {
         })
     }
 
+    /// A scratch directory in `tmp/` (removed when dropped; `fsck` knows it for as long as this
+    /// process runs). Inside the git directory, which Codex's sandbox cannot write.
+    pub fn scratch_dir(&self, kind: &str) -> Result<tempfile::TempDir, StoreError> {
+        tempfile::Builder::new()
+            .prefix(&temp_prefix(kind))
+            .tempdir_in(self.root.join("tmp"))
+            .map_err(io_err(&self.root.join("tmp")))
+    }
+
     /// Publishes a run directory in one rename.
     pub fn put_run(&self, id: &str, files: &RunFiles) -> Result<PathBuf, StoreError> {
         check_run_id(id)?;

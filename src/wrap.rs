@@ -74,6 +74,12 @@ pub struct WrapOptions {
     pub change_detection: ChangeDetection,
 }
 
+/// How long the primed index (`fsmonitor.rs`) waits after the command starts. Priming while
+/// Codex starts up (node, configuration, the first request: about 0.4 s of two busy cores here)
+/// slowed Codex by about as much as the primed index later saved (BENCHMARKS.md); a run that
+/// ends sooner than this never needs it, one that waits on its model has idle cores to spare.
+const PRIMING_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How `record` finds what the run changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeDetection {
@@ -87,6 +93,9 @@ pub enum ChangeDetection {
     /// For tests of the hand-over: watch, with the set-up held back, so a command started
     /// before the watch is complete would go unseen.
     WatchWithSlowSetUp,
+    /// For tests of the primed index: watch, and wait for the priming after the command (`wrap`
+    /// uses it only when it finished in time, which a loaded test machine cannot promise).
+    WatchWaitingForPriming,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +127,8 @@ pub struct Prepared {
     warnings: Vec<String>,
     not_recorded: Vec<String>,
     watch: Option<TreeWatch>,
+    /// A private index primed while the command runs, for an ending status of many paths.
+    primer: Option<crate::fsmonitor::Primer>,
     /// The branch and the remote URL, asked of git on a thread while the command runs.
     branch_and_remote: std::thread::JoinHandle<(Option<String>, Option<String>)>,
 }
@@ -302,7 +313,8 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         ChangeDetection::FullRescan => None,
         ChangeDetection::Watch
         | ChangeDetection::WatchThenForcedRescan
-        | ChangeDetection::WatchWithSlowSetUp => {
+        | ChangeDetection::WatchWithSlowSetUp
+        | ChangeDetection::WatchWaitingForPriming => {
             let hold = match opts.change_detection {
                 ChangeDetection::WatchWithSlowSetUp => std::time::Duration::from_millis(500),
                 _ => std::time::Duration::ZERO,
@@ -328,6 +340,21 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
             None
         }
     });
+    // Started once the watch is ready: every change after this is among the touched paths.
+    let primer = match (&watch, store.scratch_dir("index")) {
+        (Some(_), Ok(dir)) => {
+            let delay = match opts.change_detection {
+                ChangeDetection::WatchWaitingForPriming => std::time::Duration::ZERO,
+                _ => PRIMING_DELAY,
+            };
+            Some(crate::fsmonitor::Primer::start(&repo, dir, delay))
+        }
+        (Some(_), Err(err)) => {
+            tracing::debug!("change detection: not primed ({err})");
+            None
+        }
+        (None, _) => None,
+    };
     let mut warnings = before.warnings.clone();
     // Symlinks are not read through the hasher: store their targets as blobs too.
     for (path, dirty) in &before.dirty {
@@ -390,6 +417,7 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         warnings,
         not_recorded,
         watch,
+        primer,
         branch_and_remote,
     })
 }
@@ -781,6 +809,7 @@ pub fn record(
         mut warnings,
         not_recorded,
         watch,
+        mut primer,
         branch_and_remote,
     } = prepared;
     let codex = match codex {
@@ -791,6 +820,11 @@ pub fn record(
         }
         None => None,
     };
+    if opts.change_detection == ChangeDetection::WatchWaitingForPriming {
+        if let Some(p) = &mut primer {
+            p.wait();
+        }
+    }
     let stored = std::sync::Mutex::new(BTreeMap::new());
     let after = {
         let hash = storing_hasher(&store, &scrubber, &stored);
@@ -805,13 +839,17 @@ pub fn record(
         match touched {
             Some(Touched::Paths(paths)) => {
                 tracing::debug!(paths = paths.len(), "change detection: watched paths only");
-                changes::snapshot_touched(&repo, &before, &paths, &hash)?
+                changes::snapshot_touched(&repo, &before, &paths, primer, &hash)?
             }
             Some(Touched::Rescan(reason)) => {
                 tracing::debug!("change detection: full rescan ({reason})");
+                drop(primer);
                 changes::snapshot(&repo, &hash)?
             }
-            None => changes::snapshot(&repo, &hash)?,
+            None => {
+                drop(primer);
+                changes::snapshot(&repo, &hash)?
+            }
         }
     };
     let stored_after: BTreeMap<PathBuf, Sha256Digest> =

@@ -243,6 +243,9 @@ pub fn run(ctx: &Ctx, args: WrapArgs) -> anyhow::Result<Outcome> {
         } else if std::env::var_os("CODEX_ATTEST_TEST_SLOW_WATCH").is_some() {
             // Tests of the hand-over only: the watch's set-up is held back half a second.
             wrap::ChangeDetection::WatchWithSlowSetUp
+        } else if std::env::var_os("CODEX_ATTEST_TEST_WAIT_PRIMING").is_some() {
+            // Tests of the primed index only: use it even if it was slower than the command.
+            wrap::ChangeDetection::WatchWaitingForPriming
         } else {
             wrap::ChangeDetection::Watch
         },

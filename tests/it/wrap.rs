@@ -1083,20 +1083,39 @@ fn outside_a_repository_nothing_runs() {
 }
 
 /// What a run that touches every kind of path records, with the tree watched (`watch`), with the
-/// watch forced to fall back as after a queue overflow (`forced`), or with `--full-rescan`.
+/// watch forced to fall back as after a queue overflow (`forced`), or with `--full-rescan`
+/// (`rescan`). `primed` and `rescan-many` are the same run editing 30 more files in 30
+/// directories, seen through the primed index or by a second full status.
 fn changes_seen(mode: &str) -> (Value, Vec<String>, String) {
-    let script = "mkdir -p deep/new/dir && echo nested > deep/new/dir/file.txt \
+    let mut script = "mkdir -p deep/new/dir && echo nested > deep/new/dir/file.txt \
         && mv old.txt renamed.txt && rm gone.txt && echo more >> hello.txt \
         && echo again >> notes/todo.txt && echo ignored >> build/out.bin \
         && mkdir -p build/fresh && echo x > build/fresh/y && mkdir -p src/cache/tmp \
-        && echo cached > src/cache/tmp/c.txt";
+        && echo cached > src/cache/tmp/c.txt"
+        .to_string();
+    let many = mode == "primed" || mode == "rescan-many";
+    if many {
+        script.push_str(" && for i in $(seq 1 30); do echo edited >> many/d$i/f.txt; done");
+    }
     let mut world = CodexWorld::new(vec![
-        turn(vec![exec_command("call_1", script)]),
+        turn(vec![exec_command("call_1", &script)]),
         turn(vec![message("Done.")]),
     ]);
     world.env.set_env("CODEX_ATTEST_LOG", "codex_attest=debug");
     if mode == "forced" {
         world.env.set_env("CODEX_ATTEST_TEST_FORCE_RESCAN", "1");
+    }
+    if mode == "primed" {
+        world.env.set_env("CODEX_ATTEST_TEST_WAIT_PRIMING", "1");
+    }
+    if many {
+        for i in 1..=30 {
+            world
+                .env
+                .write(&format!("repo/many/d{i}/f.txt"), "committed\n");
+        }
+        world.env.git("repo", &["add", "many"]);
+        world.env.git("repo", &["commit", "-q", "-m", "many"]);
     }
     // Before the run: a dirty file the run leaves alone, an untracked directory the run edits,
     // an ignored build directory, and an ignored directory nested in a tracked one.
@@ -1110,7 +1129,7 @@ fn changes_seen(mode: &str) -> (Value, Vec<String>, String) {
     world.env.write("repo/src/cache/old.txt", "ignored\n");
     world.env.git("repo", &["add", "src"]);
     world.env.git("repo", &["commit", "-q", "-m", "src"]);
-    let extra: &[&str] = if mode == "rescan" {
+    let extra: &[&str] = if mode.starts_with("rescan") {
         &["--full-rescan"]
     } else {
         &[]
@@ -1156,6 +1175,20 @@ fn the_watch_records_new_directories_renames_and_deletions_and_skips_ignored_pat
     let (rescanned, _, stderr) = changes_seen("rescan");
     assert!(!stderr.contains("change detection: watch"), "{stderr}");
     assert_eq!(rescanned, watched);
+}
+
+#[test]
+fn many_touched_paths_are_seen_through_the_primed_index_as_by_a_full_status() {
+    let (primed, subjects, stderr) = changes_seen("primed");
+    assert!(
+        stderr.contains("change detection: the primed index"),
+        "the primed index was used: {stderr}"
+    );
+    assert_eq!(subjects.len(), 34, "{subjects:?}");
+    assert!(subjects.contains(&"many/d17/f.txt".to_string()));
+    let (rescanned, _, stderr) = changes_seen("rescan-many");
+    assert!(!stderr.contains("change detection: watch"), "{stderr}");
+    assert_eq!(primed, rescanned);
 }
 
 #[test]
