@@ -9,7 +9,7 @@
 //!     statement.json             the exact bytes of the in-toto statement
 //!     envelope.intoto.jsonl      DSSE envelopes over statement.json (when signed)
 //!     bundle.sigstore.json       a Sigstore bundle over statement.json (when signed keylessly)
-//!   tmp/                         scratch space for atomic writes
+//!   tmp/                         scratch space: atomic writes, the index a running wrap primes
 //! ```
 //!
 //! Inside the git directory the store is never committed by accident, is shared by linked
