@@ -79,7 +79,7 @@ const MAX_PATHSPECS: usize = 40;
 /// Above this many pathspecs, a primed index is used when one is ready (`fsmonitor.rs`: 56 to
 /// 69 ms on 100,000 files whatever the number of paths, the check of the index included),
 /// against 49 ms for 16 pathspecs and 82 ms for 32.
-const PRIMED_ABOVE: usize = 16;
+pub(crate) const PRIMED_ABOVE: usize = 16;
 
 /// Takes the ending snapshot when a watch says where the run may have changed something: `git
 /// status` of those paths only, and `before`'s entries for every dirty path outside them (nothing

@@ -1,7 +1,8 @@
 //! A primed private index, so the ending `git status` of a run that touched many paths looks at
 //! those paths only.
 //!
-//! While the command runs (from half a second in: Codex's own start-up is left alone), a copy of
+//! While the command runs (from half a second in, so Codex's own start-up is left alone, and
+//! once the watch has seen more paths touched than a few pathspecs cover), a copy of
 //! the repository's index is brought up to date by one `git status` at the lowest CPU priority
 //! (nice 19), with git's untracked cache and git's own
 //! file-system-monitor protocol (`core.fsmonitor`, hook version 2) turned on for that copy only.
@@ -108,14 +109,30 @@ pub enum NotPrimed {
 
 impl Primer {
     /// Starts priming a private copy of `repo`'s index in `dir` (ours, and out of the command's
-    /// reach: see SECURITY.md), after `delay`, on a thread of lowest CPU priority. Call it once
-    /// the watch is ready: the copy must be taken after the watch began.
-    pub fn start(repo: &Repo, dir: tempfile::TempDir, delay: std::time::Duration) -> Primer {
+    /// reach: see SECURITY.md) on a thread of lowest CPU priority, once `delay` has passed and
+    /// `due` says the copy is worth making (asked every 50 ms). Call it once the watch is ready:
+    /// the copy must be taken after the watch began.
+    pub fn start(
+        repo: &Repo,
+        dir: tempfile::TempDir,
+        delay: std::time::Duration,
+        due: impl Fn() -> bool + Send + 'static,
+    ) -> Primer {
         let repo = repo.clone();
         let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
         let job = std::thread::spawn(move || {
-            if delay > std::time::Duration::ZERO {
-                match cancelled.recv_timeout(delay) {
+            let began = std::time::Instant::now();
+            loop {
+                let elapsed = began.elapsed();
+                if elapsed >= delay && due() {
+                    break;
+                }
+                let wait = if elapsed < delay {
+                    delay - elapsed
+                } else {
+                    std::time::Duration::from_millis(50)
+                };
+                match cancelled.recv_timeout(wait) {
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     _ => return Err("the command exited before the priming was due".into()),
                 }
@@ -144,9 +161,16 @@ impl Primer {
             .get_or_insert_with(|| Err("the priming thread failed".into()))
     }
 
-    /// Waits until the priming is done. `wrap` never waits (an unfinished priming is not used);
-    /// tests do.
-    pub fn wait(&mut self) {
+    /// Waits until the priming is done, or for at most `limit` for it to become due. `wrap`
+    /// never waits (an unfinished priming is not used); tests do.
+    pub fn wait(&mut self, limit: std::time::Duration) {
+        let began = std::time::Instant::now();
+        while self.job.as_ref().is_some_and(|j| !j.is_finished()) && began.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if self.job.as_ref().is_some_and(|j| !j.is_finished()) {
+            return;
+        }
         if let Ok(priming) = self.started() {
             let _ = priming.child.wait();
         }
@@ -333,6 +357,18 @@ mod tests {
         (dir, repo)
     }
 
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// A priming that starts at once.
+    fn primer_now(repo: &Repo) -> Primer {
+        Primer::start(
+            repo,
+            tempfile::tempdir().unwrap(),
+            Default::default(),
+            || true,
+        )
+    }
+
     fn paths(list: &[&str]) -> BTreeSet<RepoPath> {
         list.iter()
             .map(|p| RepoPath::from_bytes(p.as_bytes()))
@@ -342,12 +378,8 @@ mod tests {
     /// Primes, makes `change`, and compares the primed status of `touched` with a full one.
     fn same_as_full_status(change: impl Fn(&Path), touched: &[&str]) {
         let (dir, repo) = repo();
-        let mut primer = Primer::start(
-            &repo,
-            tempfile::tempdir().unwrap(),
-            std::time::Duration::ZERO,
-        );
-        primer.wait();
+        let mut primer = primer_now(&repo);
+        primer.wait(LIMIT);
         change(dir.path());
         let full = repo.status().unwrap();
         let primed = primer.status(&repo, &paths(touched)).unwrap();
@@ -422,12 +454,8 @@ mod tests {
     #[test]
     fn git_trusts_the_primed_index_outside_the_touched_paths() {
         let (dir, repo) = repo();
-        let mut primer = Primer::start(
-            &repo,
-            tempfile::tempdir().unwrap(),
-            std::time::Duration::ZERO,
-        );
-        primer.wait();
+        let mut primer = primer_now(&repo);
+        primer.wait(LIMIT);
         write(dir.path(), "a.txt", "a, edited unseen\n");
         write(dir.path(), "other/unseen.txt", "new\n");
         let full = repo.status().unwrap();
@@ -452,22 +480,14 @@ mod tests {
         let (dir, repo) = repo();
         let index = dir.path().join(".git/index");
         let before = std::fs::read(&index).unwrap();
-        let mut primer = Primer::start(
-            &repo,
-            tempfile::tempdir().unwrap(),
-            std::time::Duration::ZERO,
-        );
-        primer.wait();
+        let mut primer = primer_now(&repo);
+        primer.wait(LIMIT);
         assert_eq!(
             std::fs::read(&index).unwrap(),
             before,
             "priming wrote the index"
         );
-        let primed = Primer::start(
-            &repo,
-            tempfile::tempdir().unwrap(),
-            std::time::Duration::ZERO,
-        );
+        let primed = primer_now(&repo);
         git(dir.path(), &["add", "dir/u.txt"]);
         assert!(matches!(
             primer.status(&repo, &paths(&["dir/u.txt"])),
@@ -520,12 +540,8 @@ mod tests {
                 &["-c", &theirs, "-c", "core.fsmonitorHookVersion=2", "status"],
             );
         }
-        let mut primer = Primer::start(
-            &repo,
-            tempfile::tempdir().unwrap(),
-            std::time::Duration::ZERO,
-        );
-        primer.wait();
+        let mut primer = primer_now(&repo);
+        primer.wait(LIMIT);
         // Inside the submodule: the watch names the file, a path git's status of the submodule
         // must not be handed (it is relative to the other work tree).
         write(root, "mod/s.txt", "s, edited\n");
@@ -541,25 +557,47 @@ mod tests {
     #[test]
     fn a_priming_not_yet_due_is_cancelled_and_not_used() {
         let (dir, repo) = repo();
-        let scratch = tempfile::tempdir().unwrap();
-        let scratch_path = scratch.path().to_path_buf();
-        let primer = Primer::start(&repo, scratch, std::time::Duration::from_secs(600));
-        write(dir.path(), "a.txt", "a, edited\n");
-        match primer.status(&repo, &paths(&["a.txt"])) {
-            Err(NotPrimed::Start(why)) => {
-                assert!(why.contains("before the priming was due"), "{why}")
+        let ten_minutes = std::time::Duration::from_secs(600);
+        for (delay, due) in [(Default::default(), false), (ten_minutes, true)] {
+            let scratch = tempfile::tempdir().unwrap();
+            let scratch_path = scratch.path().to_path_buf();
+            let primer = Primer::start(&repo, scratch, delay, move || due);
+            write(dir.path(), "a.txt", "a, edited\n");
+            match primer.status(&repo, &paths(&["a.txt"])) {
+                Err(NotPrimed::Start(why)) => {
+                    assert!(why.contains("before the priming was due"), "{why}")
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
+            assert!(!scratch_path.exists(), "the scratch directory is removed");
         }
-        assert!(!scratch_path.exists(), "the scratch directory is removed");
+    }
+
+    #[test]
+    fn a_priming_starts_once_it_is_due() {
+        let (dir, repo) = repo();
+        let due = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&due);
+        let mut primer = Primer::start(
+            &repo,
+            tempfile::tempdir().unwrap(),
+            Default::default(),
+            move || flag.load(std::sync::atomic::Ordering::SeqCst),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        due.store(true, std::sync::atomic::Ordering::SeqCst);
+        primer.wait(LIMIT);
+        write(dir.path(), "a.txt", "a, edited\n");
+        let primed = primer.status(&repo, &paths(&["a.txt"])).unwrap();
+        assert_eq!(primed, repo.status().unwrap());
     }
 
     #[test]
     fn a_split_index_is_not_primed() {
         let (dir, repo) = repo();
         git(dir.path(), &["update-index", "--split-index"]);
-        let mut primer = Primer::start(&repo, tempfile::tempdir().unwrap(), Default::default());
-        primer.wait();
+        let mut primer = primer_now(&repo);
+        primer.wait(LIMIT);
         match primer.status(&repo, &paths(&[])) {
             Err(NotPrimed::Start(why)) => assert!(why.contains("split index"), "{why}"),
             other => panic!("{other:?}"),

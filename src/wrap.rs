@@ -93,8 +93,9 @@ pub enum ChangeDetection {
     /// For tests of the hand-over: watch, with the set-up held back, so a command started
     /// before the watch is complete would go unseen.
     WatchWithSlowSetUp,
-    /// For tests of the primed index: watch, and wait for the priming after the command (`wrap`
-    /// uses it only when it finished in time, which a loaded test machine cannot promise).
+    /// For tests of the primed index: watch, prime with no delay, and wait (a minute at most)
+    /// for the priming after the command (`wrap` uses it only when it finished in time, which a
+    /// loaded test machine cannot promise).
     WatchWaitingForPriming,
 }
 
@@ -341,13 +342,18 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         }
     });
     // Started once the watch is ready: every change after this is among the touched paths.
+    // Primed only once the run has touched more paths than pathspecs cover cheaply: a run that
+    // touches a few never pays for it.
     let primer = match (&watch, store.scratch_dir("index")) {
-        (Some(_), Ok(dir)) => {
+        (Some(w), Ok(dir)) => {
             let delay = match opts.change_detection {
                 ChangeDetection::WatchWaitingForPriming => std::time::Duration::ZERO,
                 _ => PRIMING_DELAY,
             };
-            Some(crate::fsmonitor::Primer::start(&repo, dir, delay))
+            let touched = w.touched_so_far();
+            let due =
+                move || touched.load(std::sync::atomic::Ordering::Relaxed) > changes::PRIMED_ABOVE;
+            Some(crate::fsmonitor::Primer::start(&repo, dir, delay, due))
         }
         (Some(_), Err(err)) => {
             tracing::debug!("change detection: not primed ({err})");
@@ -822,7 +828,7 @@ pub fn record(
     };
     if opts.change_detection == ChangeDetection::WatchWaitingForPriming {
         if let Some(p) = &mut primer {
-            p.wait();
+            p.wait(std::time::Duration::from_secs(60));
         }
     }
     let stored = std::sync::Mutex::new(BTreeMap::new());
