@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::digest::{Sha256Digest, sha256};
-use crate::git::{GitError, Repo, RepoPath, STATUS_ARGS, Status};
+use crate::git::{GitError, Repo, RepoPath, Status};
 
 /// The `-c` settings that make git keep an untracked cache and ask `hook` what changed.
 fn monitor_config(hook: &Path) -> Vec<String> {
@@ -207,20 +207,9 @@ impl Primer {
         }
         std::fs::write(priming.answer(), &answer).map_err(NotPrimed::Answer)?;
         let config = monitor_config(&priming.hook());
-        let args: Vec<&str> = config
-            .iter()
-            .map(String::as_str)
-            .chain(STATUS_ARGS)
-            .collect();
+        let config: Vec<&str> = config.iter().map(String::as_str).collect();
         let index = priming.index();
-        let out =
-            crate::git::run_with_env(&repo.root, &args, &[("GIT_INDEX_FILE", index.as_os_str())])?;
-        crate::git::parse_status(&out).map_err(|detail| {
-            NotPrimed::Git(GitError::Parse {
-                args: args.join(" "),
-                detail,
-            })
-        })
+        Ok(repo.status_with(&config, &[("GIT_INDEX_FILE", index.as_os_str())])?)
     }
 }
 

@@ -256,8 +256,18 @@ impl Repo {
     /// `git status` of the whole work tree: changed tracked paths and untracked files (every
     /// file, not collapsed directories), ignored files left out.
     pub fn status(&self) -> Result<Status, GitError> {
-        let args = STATUS_ARGS;
-        let out = run(&self.root, &args)?;
+        self.status_with(&[], &[])
+    }
+
+    /// [`Repo::status`] with `-c` settings before the command and variables added to git's
+    /// environment (a private index and its fsmonitor hook: `fsmonitor.rs`).
+    pub fn status_with(
+        &self,
+        config: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<Status, GitError> {
+        let args: Vec<&str> = config.iter().copied().chain(STATUS_ARGS).collect();
+        let out = run_with_env(&self.root, &args, env)?;
         parse_status(&out).map_err(|detail| GitError::Parse {
             args: args.join(" "),
             detail,
@@ -421,7 +431,7 @@ fn parse_oid(text: &str, what: &str) -> Result<GitOid, GitError> {
 }
 
 /// Parses `git status --porcelain=v2 -z` output.
-pub(crate) fn parse_status(out: &[u8]) -> Result<Status, String> {
+fn parse_status(out: &[u8]) -> Result<Status, String> {
     let mut entries = Vec::new();
     let mut records = out.split(|&b| b == 0).filter(|r| !r.is_empty());
     while let Some(record) = records.next() {
