@@ -9,6 +9,7 @@
 //! cargo bench --bench perf -- --only wrap,verify --runs 7
 //! cargo bench --bench perf -- --only wrap --changes 1 --trace   # print the phases of each run
 //! cargo bench --bench perf -- --only wrap --model-latency-ms 1000   # a model that thinks for 1 s
+//! CARGO_PROFILE_BENCH_DEBUG=true cargo bench --bench perf -- --only wrap --perf DIR   # profiles
 //! ```
 //!
 //! Groups: `hash` (FileDigests against `sha256sum`), `verify` (against Python securesystemslib),
@@ -48,6 +49,8 @@ struct Opts {
     trace: bool,
     /// How long the scripted model takes to answer each request (0: at once).
     model_latency_ms: u64,
+    /// Record each wrapped run with `perf record` into this directory.
+    perf: Option<PathBuf>,
 }
 
 impl Opts {
@@ -69,6 +72,7 @@ impl Opts {
                 jsonl_mib: 8,
                 trace: false,
                 model_latency_ms: 0,
+                perf: None,
             }
         } else {
             Opts {
@@ -83,6 +87,7 @@ impl Opts {
                 jsonl_mib: 1024,
                 trace: false,
                 model_latency_ms: 0,
+                perf: None,
             }
         };
         let mut it = args.iter();
@@ -92,6 +97,7 @@ impl Opts {
                 "--only" => opts.only = Some(value().split(',').map(str::to_string).collect()),
                 "--runs" => opts.runs = value().parse().expect("--runs N"),
                 "--trace" => opts.trace = true,
+                "--perf" => opts.perf = Some(PathBuf::from(value())),
                 "--model-latency-ms" => {
                     opts.model_latency_ms = value().parse().expect("--model-latency-ms N")
                 }
@@ -705,9 +711,26 @@ fn codex_run(
     wrapped: bool,
     extra: &[&str],
     trace: bool,
+    perf: Option<&Path>,
 ) -> Duration {
     // With --trace, /usr/bin/time reports the CPU each side used (on stderr, with the phases).
-    let mut cmd = if trace {
+    let mut cmd = if let (Some(dir), true) = (perf, wrapped) {
+        std::fs::create_dir_all(dir).unwrap();
+        let n = std::fs::read_dir(dir).unwrap().count();
+        let mut c = Command::new("perf");
+        c.args([
+            "record",
+            "-q",
+            "-F",
+            "4000",
+            "--call-graph",
+            "dwarf,32768",
+            "-o",
+        ])
+        .arg(dir.join(format!("wrap-{n}.data")))
+        .arg(WRAP_BIN);
+        c
+    } else if trace {
         let mut c = Command::new("/usr/bin/time");
         c.args(["-f", "cpu: user %U s, system %S s, wall %e s"]);
         c.arg(if wrapped { WRAP_BIN } else { "codex" });
@@ -820,8 +843,8 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
         let repo = fixture(root, files, opts.ignored_mb);
         // Warm-up: one run of each, not counted (Codex's first start, page cache).
         std::fs::write(setup.work.join("list"), "").unwrap();
-        codex_run(&setup, &repo, false, &[], false);
-        codex_run(&setup, &repo, true, &[], false);
+        codex_run(&setup, &repo, false, &[], false, None);
+        codex_run(&setup, &repo, true, &[], false, None);
         let mut status = Vec::new();
         for _ in 0..opts.runs.max(3) {
             status.push(git_status_time(&repo));
@@ -854,13 +877,27 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
                     reset(&repo);
                     // Alternate the order so drift in machine load hits both sides.
                     if i % 2 == 0 {
-                        alone.push(codex_run(&setup, &repo, false, &[], opts.trace));
+                        alone.push(codex_run(&setup, &repo, false, &[], opts.trace, None));
                         reset(&repo);
-                        wrapped.push(codex_run(&setup, &repo, true, extra, opts.trace));
+                        wrapped.push(codex_run(
+                            &setup,
+                            &repo,
+                            true,
+                            extra,
+                            opts.trace,
+                            opts.perf.as_deref(),
+                        ));
                     } else {
-                        wrapped.push(codex_run(&setup, &repo, true, extra, opts.trace));
+                        wrapped.push(codex_run(
+                            &setup,
+                            &repo,
+                            true,
+                            extra,
+                            opts.trace,
+                            opts.perf.as_deref(),
+                        ));
                         reset(&repo);
-                        alone.push(codex_run(&setup, &repo, false, &[], opts.trace));
+                        alone.push(codex_run(&setup, &repo, false, &[], opts.trace, None));
                     }
                 }
                 reset(&repo);
