@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::digest::{FileDigests, GitOid, digest_bytes};
-use crate::git::{GitError, Repo, RepoPath, StatusEntry};
+use crate::git::{FileMode, GitError, Repo, RepoPath, StatusEntry};
 use crate::predicate::{ChangedFile, Changes, FileVersion, RenamedFile};
 
 /// The content of one path at one moment.
@@ -41,6 +41,8 @@ pub struct DirtyPath {
     pub xy: [u8; 2],
     /// The blob in HEAD, if the path is tracked there.
     pub head: Option<GitOid>,
+    /// How HEAD records the path, when it is a file there.
+    pub head_mode: Option<FileMode>,
     pub state: FileState,
 }
 
@@ -148,14 +150,15 @@ fn from_status(
         head,
         ..Default::default()
     };
-    // The paths whose content is read, in order; read on every core.
-    let mut present: Vec<(RepoPath, [u8; 2], Option<GitOid>)> = Vec::new();
+    // The paths whose content is read, their state still to fill in.
+    let mut present: Vec<(RepoPath, DirtyPath)> = Vec::new();
     for entry in status.entries {
         match entry {
             StatusEntry::Changed {
                 path,
                 xy,
                 head,
+                head_mode,
                 submodule,
                 ..
             } => {
@@ -166,9 +169,25 @@ fn from_status(
                     ));
                     continue;
                 }
-                present.push((path, xy, head));
+                present.push((
+                    path,
+                    DirtyPath {
+                        xy,
+                        head,
+                        head_mode,
+                        state: FileState::Missing,
+                    },
+                ));
             }
-            StatusEntry::Untracked { path } => present.push((path, *b"??", None)),
+            StatusEntry::Untracked { path } => present.push((
+                path,
+                DirtyPath {
+                    xy: *b"??",
+                    head: None,
+                    head_mode: None,
+                    state: FileState::Missing,
+                },
+            )),
             StatusEntry::Unmerged { path } => {
                 snap.warnings.push(format!(
                     "{} has merge conflicts; it is not recorded",
@@ -177,11 +196,13 @@ fn from_status(
             }
         }
     }
-    let states = crate::digest::on_every_core(&present, |(path, _, _)| {
+    // Read on every core.
+    let states = crate::digest::on_every_core(&present, |(path, _)| {
         read_state(&path.under(&repo.root), hash)
     });
-    for ((path, xy, head), state) in present.into_iter().zip(states) {
-        snap.dirty.insert(path, DirtyPath { xy, head, state });
+    for ((path, mut dirty), state) in present.into_iter().zip(states) {
+        dirty.state = state;
+        snap.dirty.insert(path, dirty);
     }
     snap
 }
@@ -234,44 +255,53 @@ pub fn compare(repo: &Repo, before: &Snapshot, after: &Snapshot) -> Result<Chang
 
     // The content before the run of each candidate.
     let mut state_before: BTreeMap<RepoPath, FileState> = BTreeMap::new();
-    let mut clean_blobs: Vec<(RepoPath, GitOid)> = Vec::new();
+    // Paths clean before the run: their content is HEAD's blob. When HEAD did not move, the
+    // ending status names that blob and its mode; otherwise both are looked up in HEAD.
+    let mut clean_blobs: Vec<(RepoPath, GitOid, Option<FileMode>)> = Vec::new();
     for path in &candidates {
         if let Some(dirty) = before.dirty.get(path) {
             state_before.insert(path.clone(), dirty.state.clone());
             continue;
         }
-        // Clean before: its content was the HEAD blob (or it did not exist).
         let head_blob = match (&before.head, head_moved) {
-            (Some(head), true) => repo.blob_in(head, path)?,
-            (Some(_), false) => after.dirty.get(path).and_then(|d| d.head.clone()),
+            (Some(head), true) => repo.blob_in(head, path)?.map(|oid| (oid, None)),
+            (Some(_), false) => after
+                .dirty
+                .get(path)
+                .and_then(|d| d.head.clone().map(|oid| (oid, d.head_mode))),
             (None, _) => None,
         };
         match head_blob {
-            Some(oid) => clean_blobs.push((path.clone(), oid)),
+            Some((oid, mode)) => clean_blobs.push((path.clone(), oid, mode)),
             None => {
                 state_before.insert(path.clone(), FileState::Missing);
             }
         }
     }
-    let oids: Vec<GitOid> = clean_blobs.iter().map(|(_, o)| o.clone()).collect();
+    let oids: Vec<GitOid> = clean_blobs.iter().map(|(_, o, _)| o.clone()).collect();
     let mut contents: BTreeMap<GitOid, FileDigests> = BTreeMap::new();
     repo.for_each_blob(&oids, &mut |oid, bytes| {
         contents.insert(oid.clone(), digest_bytes(bytes));
     })?;
-    let head_modes = head_modes(repo, before.head.as_ref(), &clean_blobs);
-    for (path, oid) in clean_blobs {
+    let unknown_modes: Vec<&RepoPath> = clean_blobs
+        .iter()
+        .filter(|(_, _, mode)| mode.is_none())
+        .map(|(path, _, _)| path)
+        .collect();
+    let head_modes = head_modes(repo, before.head.as_ref(), &unknown_modes);
+    for (path, oid, mode) in clean_blobs {
         let digests = contents.get(&oid).cloned().unwrap_or_else(|| FileDigests {
             sha256: crate::digest::sha256(b""),
             git_blob: oid.clone(),
             size: 0,
         });
-        let (executable, symlink) = head_modes.get(&path).copied().unwrap_or((false, false));
+        let mode = mode.or_else(|| head_modes.get(&path).copied());
         state_before.insert(
             path,
             FileState::Present {
                 digests,
-                executable,
-                symlink,
+                executable: mode == Some(FileMode::Executable),
+                symlink: mode == Some(FileMode::Symlink),
             },
         );
     }
@@ -384,12 +414,12 @@ fn changed_file(path: &str, digests: &FileDigests, before: Option<&FileDigests>)
 /// Above this many paths, `head_modes` lists the whole tree instead of passing pathspecs.
 const MAX_LS_TREE_PATHSPECS: usize = 256;
 
-/// Executable and symlink bits of paths in HEAD (`git ls-tree`), for the paths asked about.
+/// How HEAD records the paths asked about (`git ls-tree`), for the files among them.
 fn head_modes(
     repo: &Repo,
     head: Option<&GitOid>,
-    paths: &[(RepoPath, GitOid)],
-) -> BTreeMap<RepoPath, (bool, bool)> {
+    paths: &[&RepoPath],
+) -> BTreeMap<RepoPath, FileMode> {
     let mut out = BTreeMap::new();
     let Some(head) = head else { return out };
     if paths.is_empty() {
@@ -404,13 +434,9 @@ fn head_modes(
     }
     args.extend([head.to_string(), "--".into()]);
     if !many {
-        args.extend(
-            paths
-                .iter()
-                .filter_map(|(p, _)| p.to_str().map(str::to_string)),
-        );
+        args.extend(paths.iter().filter_map(|p| p.to_str().map(str::to_string)));
     }
-    let wanted: std::collections::HashSet<&RepoPath> = paths.iter().map(|(p, _)| p).collect();
+    let wanted: std::collections::HashSet<&RepoPath> = paths.iter().copied().collect();
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let Ok(listing) = crate::git::run(&repo.root, &arg_refs) else {
         return out;
@@ -420,12 +446,18 @@ fn head_modes(
         let Some(tab) = record.iter().position(|&b| b == b'\t') else {
             continue;
         };
-        let mode = &record[..6.min(tab)];
+        let Some(mode) = record[..tab]
+            .split(|&b| b == b' ')
+            .next()
+            .and_then(FileMode::from_git)
+        else {
+            continue;
+        };
         let path = RepoPath::from_bytes(&record[tab + 1..]);
         if many && !wanted.contains(&path) {
             continue;
         }
-        out.insert(path, (mode == b"100755", mode == b"120000"));
+        out.insert(path, mode);
     }
     out
 }

@@ -53,6 +53,8 @@ pub enum StatusEntry {
         xy: [u8; 2],
         /// Blob in HEAD, `None` when the path is not in HEAD (added to the index).
         head: Option<GitOid>,
+        /// How HEAD records the path (`mH`), `None` when it is not a file there.
+        head_mode: Option<FileMode>,
         /// Blob in the index, `None` when the path was removed from the index.
         index: Option<GitOid>,
         submodule: bool,
@@ -140,7 +142,7 @@ impl FileMode {
     }
 
     /// A tree entry's mode; `None` for what is not a file (a tree, a submodule).
-    fn from_git(mode: &[u8]) -> Option<FileMode> {
+    pub(crate) fn from_git(mode: &[u8]) -> Option<FileMode> {
         match mode {
             b"100644" => Some(FileMode::Regular),
             b"100755" => Some(FileMode::Executable),
@@ -447,6 +449,7 @@ fn parse_status(out: &[u8]) -> Result<Status, String> {
                     path: RepoPath::from_bytes(fields[8]),
                     xy: [fields[1][0], fields[1][1]],
                     head: oid_or_none(fields[6]).map_err(|_| text_err())?,
+                    head_mode: FileMode::from_git(fields[3]),
                     index: oid_or_none(fields[7]).map_err(|_| text_err())?,
                     submodule: fields[2].first() == Some(&b'S'),
                 });
@@ -463,6 +466,7 @@ fn parse_status(out: &[u8]) -> Result<Status, String> {
                     path: RepoPath::from_bytes(fields[9]),
                     xy: [fields[1][0], fields[1][1]],
                     head: None,
+                    head_mode: None,
                     index: oid_or_none(fields[7]).map_err(|_| text_err())?,
                     submodule: fields[2].first() == Some(&b'S'),
                 });
@@ -470,6 +474,7 @@ fn parse_status(out: &[u8]) -> Result<Status, String> {
                     path: RepoPath::from_bytes(orig),
                     xy: [b'D', b'.'],
                     head: oid_or_none(fields[6]).map_err(|_| text_err())?,
+                    head_mode: FileMode::from_git(fields[3]),
                     index: None,
                     submodule: false,
                 });
@@ -517,19 +522,33 @@ mod tests {
         let a = "a".repeat(40);
         let b = "b".repeat(40);
         let out = format!(
-            "1 .M N... 100644 100644 100644 {a} {a} src/lib.rs\0\
+            "1 .M N... 100755 100755 100755 {a} {a} src/lib.rs\0\
              1 A. N... 000000 100644 100644 {zero} {b} new file.txt\0\
              ? untracked/x y.txt\0\
              u UU N... 100644 100644 100644 100644 {a} {a} {a} conflict.rs\0"
         );
         let status = parse_status(out.as_bytes()).unwrap();
         assert_eq!(status.entries.len(), 4);
+        match &status.entries[0] {
+            StatusEntry::Changed {
+                head, head_mode, ..
+            } => {
+                assert_eq!(head.as_ref().map(|o| o.as_str()), Some(a.as_str()));
+                assert_eq!(*head_mode, Some(FileMode::Executable));
+            }
+            other => panic!("{other:?}"),
+        }
         match &status.entries[1] {
             StatusEntry::Changed {
-                path, head, index, ..
+                path,
+                head,
+                head_mode,
+                index,
+                ..
             } => {
                 assert_eq!(path.to_str(), Some("new file.txt"));
                 assert!(head.is_none());
+                assert_eq!(*head_mode, None);
                 assert_eq!(index.as_ref().map(|o| o.as_str()), Some(b.as_str()));
             }
             other => panic!("{other:?}"),
