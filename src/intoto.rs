@@ -46,6 +46,14 @@ impl Predicate {
             .unwrap_or_default()
     }
 
+    /// The predicate `value` serializes to, written compactly (object keys in the order `value`
+    /// writes them).
+    pub fn from_serialize<T: Serialize + ?Sized>(
+        value: &T,
+    ) -> Result<Predicate, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Predicate)
+    }
+
     /// The predicate parsed into `T`.
     pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
         serde_json::from_str(self.0.get())

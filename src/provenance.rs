@@ -14,20 +14,29 @@ use crate::timestamp::Timestamp;
 
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 
+/// A provenance predicate. Read with its parameters as JSON values; written with them typed
+/// (`record::build_statement`), straight to JSON text: a run of 10,000 changed files spent 80 ms
+/// turning them into values and back (BENCHMARKS.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Provenance {
-    pub build_definition: BuildDefinition,
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "E: Deserialize<'de>, I: Deserialize<'de>")
+)]
+pub struct Provenance<E = serde_json::Value, I = serde_json::Value> {
+    pub build_definition: BuildDefinition<E, I>,
     pub run_details: RunDetails,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BuildDefinition {
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "E: Deserialize<'de>, I: Deserialize<'de>")
+)]
+pub struct BuildDefinition<E = serde_json::Value, I = serde_json::Value> {
     pub build_type: String,
-    pub external_parameters: serde_json::Value,
+    pub external_parameters: E,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub internal_parameters: Option<serde_json::Value>,
+    pub internal_parameters: Option<I>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolved_dependencies: Vec<ResourceDescriptor>,
 }

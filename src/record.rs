@@ -227,9 +227,8 @@ pub fn build_statement(parts: &StatementParts) -> Statement {
     let provenance = Provenance {
         build_definition: BuildDefinition {
             build_type: CODEX_RUN_BUILD_TYPE.to_string(),
-            // Serializing our own plain structs cannot fail.
-            external_parameters: serde_json::to_value(parts.external).unwrap_or_default(),
-            internal_parameters: Some(serde_json::to_value(parts.internal).unwrap_or_default()),
+            external_parameters: parts.external,
+            internal_parameters: Some(parts.internal),
             resolved_dependencies: deps,
         },
         run_details: RunDetails {
@@ -250,7 +249,8 @@ pub fn build_statement(parts: &StatementParts) -> Statement {
         statement_type: STATEMENT_TYPE_V1.to_string(),
         subject,
         predicate_type: SLSA_PROVENANCE_V1.to_string(),
-        predicate: Predicate::from_value(&serde_json::to_value(&provenance).unwrap_or_default()),
+        // Serializing our own plain structs (maps keyed by strings) cannot fail.
+        predicate: Predicate::from_serialize(&provenance).unwrap_or_default(),
     }
 }
 
