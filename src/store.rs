@@ -15,9 +15,11 @@
 //! Inside the git directory the store is never committed by accident, is shared by linked
 //! worktrees, and is read-only to Codex's `workspace-write` sandbox.
 //!
-//! **Invariant:** every write goes to `tmp/` first and is published with `rename`, so a reader,
-//! a crash or a concurrent `wrap` never sees a half-written blob or run. Blobs are checked against
-//! their digest on every read.
+//! **Invariant:** every write is published whole, so a reader, a crash or a concurrent `wrap`
+//! never sees a half-written blob or run: a run directory and large blobs are written in `tmp/`
+//! and published with `rename`; a small blob is written to an unnamed file (`O_TMPFILE`) and
+//! published by giving it its name (`linkat`), falling back to `tmp/` where the filesystem
+//! cannot. Blobs are checked against their digest on every read.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -26,6 +28,9 @@ use std::path::{Path, PathBuf};
 use crate::digest::{DigestParseError, FileDigests, Sha256Digest};
 
 pub const STORE_DIR: &str = "codex-attest";
+/// Files up to this size are stored from memory: read once, hashed, scrubbed, and written only
+/// when the store lacks them (10,000 changed files on 100,000: BENCHMARKS.md).
+const IN_MEMORY_MAX: u64 = 1 << 20;
 const FORMAT_VERSION: &str = "1";
 
 #[derive(Clone, Debug)]
@@ -170,12 +175,51 @@ impl Store {
     /// Stores bytes; returns their SHA-256.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<Sha256Digest, StoreError> {
         let digest = crate::digest::sha256(bytes);
-        let dest = self.blob_path(&digest);
-        if dest.is_file() {
-            return Ok(digest);
-        }
-        self.publish_blob(&dest, |file| file.write_all(bytes))?;
+        self.put_blob_as(bytes, digest)?;
         Ok(digest)
+    }
+
+    /// Stores bytes whose SHA-256 is `digest`, unless the store has them.
+    fn put_blob_as(&self, bytes: &[u8], digest: Sha256Digest) -> Result<(), StoreError> {
+        let dest = self.blob_path(&digest);
+        if !holds(&dest, bytes.len() as u64) && !self.link_unnamed(&dest, bytes)? {
+            self.publish_blob(&dest, |file| file.write_all(bytes))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to an unnamed file in `dest`'s directory and names it `dest`: one file
+    /// created, no rename, nothing left behind by a crash. `false` when the filesystem or the
+    /// system cannot (no `O_TMPFILE`, no `/proc`), or when a blob of the wrong size holds the
+    /// name: the caller then writes through `tmp/`.
+    fn link_unnamed(&self, dest: &Path, bytes: &[u8]) -> Result<bool, StoreError> {
+        use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+        let Some(parent) = dest.parent() else {
+            return Ok(false);
+        };
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        let fd = match rustix::fs::openat(
+            CWD,
+            parent,
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => fd,
+            Err(_) => return Ok(false),
+        };
+        let mut file = File::from(fd);
+        file.write_all(bytes).map_err(io_err(dest))?;
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o444))
+            .map_err(io_err(dest))?;
+        use std::os::fd::AsRawFd;
+        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        match rustix::fs::linkat(CWD, &proc_path, CWD, dest, AtFlags::SYMLINK_FOLLOW) {
+            Ok(()) => Ok(true),
+            // A concurrent writer published the same content first: that is success.
+            Err(rustix::io::Errno::EXIST) => Ok(holds(dest, bytes.len() as u64)),
+            Err(_) => Ok(false),
+        }
     }
 
     /// Stores a file's content while hashing it (sha256 and git blob id in one pass).
@@ -199,7 +243,7 @@ impl Store {
             result.map_err(io_err(path))?
         };
         let dest = self.blob_path(&digests.sha256);
-        if !dest.is_file() {
+        if !holds(&dest, digests.size) {
             self.persist_blob(tmp, &dest)?;
         }
         Ok(digests)
@@ -212,13 +256,38 @@ impl Store {
         path: &Path,
         scrubber: &crate::secrets::Scrubber,
     ) -> Result<(FileDigests, Sha256Digest), StoreError> {
+        let mut src = File::open(path).map_err(io_err(path))?;
+        let size = src.metadata().map_err(io_err(path))?.len();
+        if size <= IN_MEMORY_MAX {
+            let mut bytes = Vec::with_capacity(size as usize);
+            (&mut src)
+                .take(size + 1)
+                .read_to_end(&mut bytes)
+                .map_err(io_err(path))?;
+            if bytes.len() as u64 != size {
+                return Err(StoreError::Io {
+                    path: path.to_path_buf(),
+                    source: io::Error::other(format!(
+                        "file changed while it was read: expected {size} bytes, read {}",
+                        bytes.len()
+                    )),
+                });
+            }
+            let digests = crate::digest::digest_bytes(&bytes);
+            let stored = match scrubber.scrub(&bytes) {
+                std::borrow::Cow::Borrowed(_) => {
+                    self.put_blob_as(&bytes, digests.sha256)?;
+                    digests.sha256
+                }
+                std::borrow::Cow::Owned(scrubbed) => self.put_blob(&scrubbed)?,
+            };
+            return Ok((digests, stored));
+        }
         if scrubber.is_empty() {
             let digests = self.put_file(path)?;
             let stored = digests.sha256;
             return Ok((digests, stored));
         }
-        let mut src = File::open(path).map_err(io_err(path))?;
-        let size = src.metadata().map_err(io_err(path))?.len();
         let mut writer = self.blob_writer()?;
         let tmp_path = writer.tmp.path().to_path_buf();
         let digests = {
@@ -599,11 +668,18 @@ impl BlobWriter<'_> {
         out.copy_from_slice(self.hasher.finish().as_ref());
         let digest = Sha256Digest::from_bytes(out);
         let dest = self.store.blob_path(&digest);
-        if !dest.is_file() {
+        if !holds(&dest, self.size) {
             self.store.persist_blob(self.tmp, &dest)?;
         }
         Ok((digest, self.size))
     }
+}
+
+/// Whether `blob` is a stored blob of `size` bytes. One of another size was cut short by a
+/// crash before the store's filesystem was flushed (no run refers to it) and is replaced.
+fn holds(blob: &Path, size: u64) -> bool {
+    blob.metadata()
+        .is_ok_and(|m| m.is_file() && m.len() == size)
 }
 
 /// Temporary names carry the writer's process id (`blob.1234.XXXXXX`), so `check` can tell a
@@ -705,6 +781,52 @@ mod tests {
             store.read_blob(&missing),
             Err(StoreError::MissingBlob(_))
         ));
+    }
+
+    #[test]
+    fn small_files_are_stored_from_memory_whole_read_only_and_scrubbed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(&dir.path().join("store"));
+        store.init().unwrap();
+        let none = crate::secrets::Scrubber::new(&[]);
+        let file = dir.path().join("f.txt");
+        fs::write(&file, b"small file\n").unwrap();
+        let (digests, stored) = store.put_file_scrubbed(&file, &none).unwrap();
+        assert_eq!(digests, crate::digest::digest_file(&file).unwrap());
+        assert_eq!(stored, digests.sha256);
+        assert_eq!(store.read_blob(&stored).unwrap(), b"small file\n");
+        let blob = store.blob_path(&stored);
+        let mode = fs::metadata(&blob).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o444, "blobs are read-only");
+        assert_eq!(
+            fs::read_dir(store.root().join("tmp")).unwrap().count(),
+            0,
+            "nothing is left in tmp/"
+        );
+
+        // A blob cut short (a crash before the data reached the disk) is replaced.
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&blob, b"small").unwrap();
+        store.put_file_scrubbed(&file, &none).unwrap();
+        assert_eq!(store.read_blob(&stored).unwrap(), b"small file\n");
+
+        // A known secret never reaches the store; the digests are the real content's.
+        let secret = "sk-live-0123456789abcdef";
+        fs::write(&file, format!("token = {secret}\n")).unwrap();
+        let scrubber = crate::secrets::Scrubber::new(&[secret.to_string()]);
+        let (digests, stored) = store.put_file_scrubbed(&file, &scrubber).unwrap();
+        assert_eq!(digests, crate::digest::digest_file(&file).unwrap());
+        assert_ne!(stored, digests.sha256);
+        let kept = String::from_utf8(store.read_blob(&stored).unwrap()).unwrap();
+        assert!(!kept.contains(secret), "{kept}");
+
+        // Past the in-memory size, the streaming path gives the same digests.
+        let big = vec![b'x'; IN_MEMORY_MAX as usize + 10];
+        fs::write(&file, &big).unwrap();
+        let (digests, stored) = store.put_file_scrubbed(&file, &none).unwrap();
+        assert_eq!(digests, crate::digest::digest_bytes(&big));
+        assert_eq!(store.read_blob(&stored).unwrap(), big);
     }
 
     #[test]
