@@ -873,31 +873,20 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
             let modes: &[(&str, &[&str])] = &[("watch", &[]), ("rescan", &["--full-rescan"])];
             for (mode, extra) in modes {
                 let (mut alone, mut wrapped) = (Vec::new(), Vec::new());
+                let run_alone = || codex_run(&setup, &repo, false, &[], opts.trace, None);
+                let run_wrapped =
+                    || codex_run(&setup, &repo, true, extra, opts.trace, opts.perf.as_deref());
                 for i in 0..opts.runs {
                     reset(&repo);
                     // Alternate the order so drift in machine load hits both sides.
                     if i % 2 == 0 {
-                        alone.push(codex_run(&setup, &repo, false, &[], opts.trace, None));
+                        alone.push(run_alone());
                         reset(&repo);
-                        wrapped.push(codex_run(
-                            &setup,
-                            &repo,
-                            true,
-                            extra,
-                            opts.trace,
-                            opts.perf.as_deref(),
-                        ));
+                        wrapped.push(run_wrapped());
                     } else {
-                        wrapped.push(codex_run(
-                            &setup,
-                            &repo,
-                            true,
-                            extra,
-                            opts.trace,
-                            opts.perf.as_deref(),
-                        ));
+                        wrapped.push(run_wrapped());
                         reset(&repo);
-                        alone.push(codex_run(&setup, &repo, false, &[], opts.trace, None));
+                        alone.push(run_alone());
                     }
                 }
                 reset(&repo);
