@@ -41,9 +41,7 @@ impl Predicate {
     /// `Value`).
     pub fn from_value(value: &serde_json::Value) -> Predicate {
         // A `Value` always serializes.
-        serde_json::value::to_raw_value(value)
-            .map(Predicate)
-            .unwrap_or_default()
+        Predicate::from_serialize(value).unwrap_or_default()
     }
 
     /// The predicate `value` serializes to, written compactly (object keys in the order `value`
