@@ -226,10 +226,20 @@ impl Store {
     pub fn put_file(&self, path: &Path) -> Result<FileDigests, StoreError> {
         let mut src = File::open(path).map_err(io_err(path))?;
         let size = src.metadata().map_err(io_err(path))?.len();
+        self.put_opened(path, &mut src, size)
+    }
+
+    /// Stores `size` bytes of `src`, the file at `path`, streaming.
+    fn put_opened(
+        &self,
+        path: &Path,
+        src: &mut File,
+        size: u64,
+    ) -> Result<FileDigests, StoreError> {
         let mut tmp = self.temp_file()?;
         let digests = {
             let mut tee = TeeReader {
-                inner: &mut src,
+                inner: src,
                 copy: tmp.as_file_mut(),
                 error: None,
             };
@@ -284,7 +294,7 @@ impl Store {
             return Ok((digests, stored));
         }
         if scrubber.is_empty() {
-            let digests = self.put_file(path)?;
+            let digests = self.put_opened(path, &mut src, size)?;
             let stored = digests.sha256;
             return Ok((digests, stored));
         }
