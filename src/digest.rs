@@ -365,11 +365,16 @@ pub fn digest_reader(reader: &mut dyn Read, size: u64) -> io::Result<FileDigests
         hasher.update(&buf[..n]);
     }
     if seen != size {
-        return Err(io::Error::other(format!(
-            "file changed while it was read: expected {size} bytes, read {seen}"
-        )));
+        return Err(changed_while_read(size, seen));
     }
     Ok(hasher.finish())
+}
+
+/// The error for a file whose size changed between its `stat` and the end of its reading.
+pub fn changed_while_read(expected: u64, read: u64) -> io::Error {
+    io::Error::other(format!(
+        "file changed while it was read: expected {expected} bytes, read {read}"
+    ))
 }
 
 /// Computes SHA-256 and the git blob id (`SHA-1("blob <size>\0" + content)`) together.

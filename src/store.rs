@@ -277,10 +277,7 @@ impl Store {
             if bytes.len() as u64 != size {
                 return Err(StoreError::Io {
                     path: path.to_path_buf(),
-                    source: io::Error::other(format!(
-                        "file changed while it was read: expected {size} bytes, read {}",
-                        bytes.len()
-                    )),
+                    source: crate::digest::changed_while_read(size, bytes.len() as u64),
                 });
             }
             let digests = crate::digest::digest_bytes(&bytes);
