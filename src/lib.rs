@@ -17,6 +17,7 @@ pub mod envelope_file;
 pub mod fsmonitor;
 pub mod gate;
 pub mod git;
+pub mod index;
 pub mod init;
 pub mod intoto;
 pub mod keys;
