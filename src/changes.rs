@@ -2,7 +2,9 @@
 //!
 //! Before the run, one `git status` lists every path that differs from HEAD (and every untracked,
 //! not ignored file); each of those is hashed and its content pinned, because the starting state
-//! must be rebuildable. After the run, a second `git status` lists the paths that differ now.
+//! must be rebuildable. After the run, a second `git status` lists the paths that differ now, or,
+//! when a watch says where the run touched the tree, those paths are looked at alone: decided
+//! from the index read at the start (`touched.rs`), or by `git status -- PATHS`.
 //! Only the union of the two lists (plus paths a commit made during the run touched) is examined,
 //! so the cost grows with the changed files and the status walk, never with repository size;
 //! `.git/` is never walked and ignored files never appear.
@@ -83,21 +85,40 @@ const MAX_PATHSPECS: usize = 40;
 /// against 49 ms for 16 pathspecs and 82 ms for 32.
 pub(crate) const PRIMED_ABOVE: usize = 16;
 
-/// Takes the ending snapshot when a watch says where the run may have changed something: `git
-/// status` of those paths only, and `before`'s entries for every dirty path outside them (nothing
-/// there changed). Many paths are looked at through `primed` when it is ready (a full status
-/// that re-examines the touched paths only). Falls back to the full `snapshot` when HEAD moved,
-/// or when the paths cannot be expressed in a few pathspecs and nothing was primed.
+/// Takes the ending snapshot when a watch says where the run may have changed something, and
+/// `before`'s entries for every dirty path outside those paths (nothing there changed). The
+/// touched paths are decided from `baseline`, the index read at the start, where they can be
+/// (`touched.rs`), and by `git status` of those paths otherwise. Many paths are looked at
+/// through `primed` when it is ready (a full status that re-examines the touched paths only).
+/// Falls back to the full `snapshot` when HEAD moved, or when the paths left to git cannot be
+/// expressed in a few pathspecs and nothing was primed.
 pub fn snapshot_touched(
     repo: &Repo,
     before: &Snapshot,
     touched: &BTreeSet<RepoPath>,
+    baseline: Option<&crate::touched::Baseline>,
     primed: Option<crate::fsmonitor::Primer>,
     hash: &Hasher,
 ) -> Result<Snapshot, GitError> {
     let head = repo.head()?;
     if head != before.head {
         return snapshot(repo, hash);
+    }
+    if let Some(baseline) = baseline {
+        match crate::touched::examine(repo, baseline, before, touched, hash) {
+            Ok(examined) => {
+                if let Some(specs) = crate::watch::collapse(&examined.for_git, MAX_PATHSPECS) {
+                    tracing::debug!(
+                        "change detection: the index read at the start, {} paths, {} left to git",
+                        touched.len(),
+                        specs.len()
+                    );
+                    return with_git_status_of(repo, before, touched, &specs, examined.dirty, hash);
+                }
+                tracing::debug!("change detection: too many paths left to git");
+            }
+            Err(err) => tracing::debug!("change detection: not from the index ({err})"),
+        }
     }
     let specs = crate::watch::collapse(touched, MAX_PATHSPECS);
     if let Some(primed) = primed {
@@ -117,15 +138,35 @@ pub fn snapshot_touched(
     let Some(specs) = specs else {
         return snapshot(repo, hash);
     };
+    with_git_status_of(repo, before, &specs, &specs, BTreeMap::new(), hash)
+}
+
+/// The ending snapshot from `git status -- specs`, then `decided` (the touched paths decided
+/// without git) where git did not look, then `before`'s entries outside both `touched` and
+/// `specs`.
+fn with_git_status_of(
+    repo: &Repo,
+    before: &Snapshot,
+    touched: &BTreeSet<RepoPath>,
+    specs: &BTreeSet<RepoPath>,
+    decided: BTreeMap<RepoPath, DirtyPath>,
+    hash: &Hasher,
+) -> Result<Snapshot, GitError> {
     let status = if specs.is_empty() {
         crate::git::Status::default()
     } else {
-        repo.status_of(&crate::watch::pathspec_args(&specs))?
+        repo.status_of(&crate::watch::pathspec_args(specs))?
     };
-    let mut snap = from_status(repo, head, status, hash);
-    let covering: std::collections::HashSet<&[u8]> = specs.iter().map(RepoPath::as_bytes).collect();
+    let mut snap = from_status(repo, before.head.clone(), status, hash);
+    let by_git: std::collections::HashSet<&[u8]> = specs.iter().map(RepoPath::as_bytes).collect();
+    let seen: std::collections::HashSet<&[u8]> = touched.iter().map(RepoPath::as_bytes).collect();
+    for (path, dirty) in decided {
+        if !crate::watch::covered(&by_git, &path) {
+            snap.dirty.insert(path, dirty);
+        }
+    }
     for (path, dirty) in &before.dirty {
-        if !crate::watch::covered(&covering, path) {
+        if !crate::watch::covered(&by_git, path) && !crate::watch::covered(&seen, path) {
             snap.dirty.insert(path.clone(), dirty.clone());
         }
     }

@@ -39,6 +39,7 @@ pub mod stats;
 pub mod store;
 pub mod supervise;
 pub mod timestamp;
+pub mod touched;
 pub mod verify;
 pub mod vsa;
 pub mod watch;

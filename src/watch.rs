@@ -15,7 +15,8 @@
 //! the run could have made (a release gate still finds the file changed and not attested).
 //!
 //! At the end, the touched paths (files named by events, directories created, deleted or moved,
-//! recursively) are the only places the ending `git status` needs to look. Whenever the watch
+//! recursively) are the only places the ending status needs to look (`touched.rs` decides most
+//! of them from the index this set-up read; git the rest). Whenever the watch
 //! cannot vouch for completeness the answer is `Rescan` and the caller runs the full status:
 //! the queue overflowed, a watch could not be added, the root or a `.gitignore` changed, the
 //! repository's `info/exclude` changed, or the event stream failed.
@@ -37,6 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 
 use crate::git::{Repo, RepoPath};
+use crate::touched::Baseline;
 
 /// A running watch over a work tree.
 pub struct TreeWatch {
@@ -46,19 +48,33 @@ pub struct TreeWatch {
     /// Written by `finish` to wake the thread at once.
     wake: Arc<OwnedFd>,
     /// Told once the set-up is done (or failed).
-    ready: Option<std::sync::mpsc::Receiver<Result<usize, WatchError>>>,
+    ready: Option<std::sync::mpsc::Receiver<Result<Ready, WatchError>>>,
     /// The thread's findings, sent when it stops.
     result: std::sync::mpsc::Receiver<Collected>,
     exclude: PathBuf,
     exclude_before: Option<FileId>,
 }
 
+/// A watch, set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ready {
+    /// How many directories are watched.
+    pub directories: usize,
+    /// Whether the index was read and can stand in for git's view of the touched paths at the
+    /// end (`touched.rs`).
+    pub indexed: bool,
+}
+
 /// Where the run may have changed something.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Touched {
     /// Complete: nothing outside these paths changed. `paths` are files or directories (a
-    /// directory covers everything below it).
-    Paths(BTreeSet<RepoPath>),
+    /// directory covers everything below it). `baseline` is the index as the watch read it
+    /// before the command started, when it could (`touched.rs`).
+    Paths {
+        paths: BTreeSet<RepoPath>,
+        baseline: Option<Box<Baseline>>,
+    },
     /// The watch cannot vouch for completeness: examine the whole tree.
     Rescan(String),
 }
@@ -77,6 +93,7 @@ pub enum WatchError {
 struct Collected {
     paths: BTreeSet<RepoPath>,
     rescan: Option<String>,
+    baseline: Option<Box<Baseline>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,9 +161,9 @@ impl TreeWatch {
         })
     }
 
-    /// Waits until every directory is watched; returns how many are. Call it before the
-    /// command starts: from then on, every change the command makes is reported.
-    pub fn ready(&mut self) -> Result<usize, WatchError> {
+    /// Waits until every directory is watched. Call it before the command starts: from then
+    /// on, every change the command makes is reported.
+    pub fn ready(&mut self) -> Result<Ready, WatchError> {
         let lost = || WatchError::Setup(std::io::Error::other("the watch thread failed"));
         match self.ready.take() {
             Some(rx) => rx.recv().map_err(|_| lost())?,
@@ -174,7 +191,10 @@ impl TreeWatch {
         if file_id(&self.exclude) != self.exclude_before {
             return Touched::Rescan("the repository's info/exclude changed".to_string());
         }
-        Touched::Paths(collected.paths)
+        Touched::Paths {
+            paths: collected.paths,
+            baseline: collected.baseline,
+        }
     }
 }
 
@@ -194,7 +214,7 @@ fn watch_thread(
     stop: &AtomicBool,
     touched: &AtomicUsize,
     hold: std::time::Duration,
-    ready_tx: std::sync::mpsc::Sender<Result<usize, WatchError>>,
+    ready_tx: std::sync::mpsc::Sender<Result<Ready, WatchError>>,
 ) -> Collected {
     std::thread::sleep(hold);
     let began = std::time::Instant::now();
@@ -203,17 +223,22 @@ fn watch_thread(
             dirs,
             mut paths,
             skipped,
+            baseline,
         }) => {
             tracing::debug!(
                 directories = dirs.len(),
                 ms = began.elapsed().as_millis() as u64,
                 "change detection: watching"
             );
-            let _ = ready_tx.send(Ok(dirs.len()));
+            let _ = ready_tx.send(Ok(Ready {
+                directories: dirs.len(),
+                indexed: baseline.as_ref().is_some_and(|b| b.usable()),
+            }));
             paths.extend(skipped);
             let mut collected = Collected {
                 paths,
                 rescan: None,
+                baseline,
             };
             drain(fd, wake, &dirs, stop, touched, &mut collected);
             collected
@@ -224,6 +249,7 @@ fn watch_thread(
             Collected {
                 paths: BTreeSet::new(),
                 rescan: Some(reason),
+                baseline: None,
             }
         }
     }
@@ -237,12 +263,26 @@ struct SetUp {
     paths: BTreeSet<RepoPath>,
     /// Ignored directories, not watched: re-examined at the end.
     skipped: Vec<RepoPath>,
+    /// The index, read for its directories, kept for the end of the run.
+    baseline: Option<Box<Baseline>>,
 }
 
 fn set_up(repo: &Repo, fd: &OwnedFd) -> Result<SetUp, WatchError> {
     let started = std::time::Instant::now();
     let ms = || started.elapsed().as_millis() as u64;
-    let tracked = tracked_dirs(repo)?;
+    // The index read here also lets the end of the run decide touched paths without git
+    // (`touched.rs`); when it cannot be read, `git ls-files` lists the directories.
+    let baseline = match Baseline::read(repo) {
+        Ok(baseline) => Some(Box::new(baseline)),
+        Err(err) => {
+            tracing::debug!("change detection: index not read ({err})");
+            None
+        }
+    };
+    let tracked = match &baseline {
+        Some(b) => dirs_of(b.index().entries().map(|(path, _)| path)),
+        None => tracked_dirs(repo)?,
+    };
     tracing::debug!(
         ms = ms(),
         "change detection: directories of the index listed"
@@ -285,6 +325,7 @@ fn set_up(repo: &Repo, fd: &OwnedFd) -> Result<SetUp, WatchError> {
         dirs,
         paths: lost,
         skipped,
+        baseline,
     })
 }
 
@@ -299,13 +340,19 @@ fn file_id(path: &std::path::Path) -> Option<FileId> {
     })
 }
 
-/// Every directory that holds a tracked file, at any depth (`""` is the root).
+/// Every directory that holds a tracked file, at any depth (`""` is the root), from `git
+/// ls-files`.
 fn tracked_dirs(repo: &Repo) -> Result<HashSet<Vec<u8>>, WatchError> {
     let out = crate::git::run(&repo.root, &["ls-files", "-z"])
         .map_err(|_| WatchError::Git("ls-files".to_string()))?;
+    Ok(dirs_of(out.split(|&b| b == 0).filter(|p| !p.is_empty())))
+}
+
+/// Every directory holding one of `paths`, at any depth (`""` is the root).
+fn dirs_of<'a>(paths: impl Iterator<Item = &'a [u8]>) -> HashSet<Vec<u8>> {
     let mut dirs: HashSet<Vec<u8>> = HashSet::new();
     dirs.insert(Vec::new());
-    for path in out.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+    for path in paths {
         let mut end = path.len();
         while let Some(slash) = path[..end].iter().rposition(|&b| b == b'/') {
             // Most files share their directory with the file before them: look before copying.
@@ -315,7 +362,7 @@ fn tracked_dirs(repo: &Repo) -> Result<HashSet<Vec<u8>>, WatchError> {
             end = slash;
         }
     }
-    Ok(dirs)
+    dirs
 }
 
 /// Adds a watch on `dir` (relative, `""` for the root), then lists its subdirectories. Watching

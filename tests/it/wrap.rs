@@ -1084,8 +1084,9 @@ fn outside_a_repository_nothing_runs() {
 
 /// What a run that touches every kind of path records, with the tree watched (`watch`), with the
 /// watch forced to fall back as after a queue overflow (`forced`), or with `--full-rescan`
-/// (`rescan`). `primed` and `rescan-many` are the same run editing 30 more files in 30
-/// directories, seen through the primed index or by a second full status.
+/// (`rescan`). `primed`, `watch-many` and `rescan-many` are the same run editing 30 more files in
+/// 30 directories, seen through the primed index, the index read at the start, or by a second
+/// full status.
 fn changes_seen(mode: &str) -> (Value, Vec<String>, String) {
     let mut script = "mkdir -p deep/new/dir && echo nested > deep/new/dir/file.txt \
         && mv old.txt renamed.txt && rm gone.txt && echo more >> hello.txt \
@@ -1093,7 +1094,7 @@ fn changes_seen(mode: &str) -> (Value, Vec<String>, String) {
         && mkdir -p build/fresh && echo x > build/fresh/y && mkdir -p src/cache/tmp \
         && echo cached > src/cache/tmp/c.txt"
         .to_string();
-    let many = mode == "primed" || mode == "rescan-many";
+    let many = mode == "primed" || mode.ends_with("-many");
     if many {
         script.push_str(" && for i in $(seq 1 30); do echo edited >> many/d$i/f.txt; done");
     }
@@ -1184,11 +1185,25 @@ fn many_touched_paths_are_seen_through_the_primed_index_as_by_a_full_status() {
         stderr.contains("change detection: the primed index"),
         "the primed index was used: {stderr}"
     );
+    assert!(!stderr.contains("not primed"), "{stderr}");
     assert_eq!(subjects.len(), 34, "{subjects:?}");
     assert!(subjects.contains(&"many/d17/f.txt".to_string()));
     let (rescanned, _, stderr) = changes_seen("rescan-many");
     assert!(!stderr.contains("change detection: watch"), "{stderr}");
     assert_eq!(primed, rescanned);
+    // By default the index read at the start decides the touched files, nothing is primed,
+    // and git looks at two paths: the new directory and the file in an untracked directory.
+    let (indexed, _, stderr) = changes_seen("watch-many");
+    assert!(
+        stderr.contains("change detection: the index read at the start, ")
+            && stderr.contains(", 2 left to git"),
+        "the index was used: {stderr}"
+    );
+    assert!(
+        stderr.contains("not primed (the index read at the start decides)"),
+        "{stderr}"
+    );
+    assert_eq!(indexed, rescanned);
 }
 
 #[test]
