@@ -179,6 +179,60 @@ pub fn run_with_env(
     Ok(output.stdout)
 }
 
+/// Runs git with `input` on its standard input (written from another thread, so a large input
+/// cannot deadlock against git's output); the exit status is the caller's to judge.
+pub fn run_with_input(
+    dir: &Path,
+    args: &[&str],
+    input: Vec<u8>,
+) -> Result<std::process::Output, GitError> {
+    use std::io::Write as _;
+    let mut child = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(GitError::Spawn)?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| GitError::Spawn(std::io::Error::other("no stdin")))?;
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().map_err(GitError::Spawn);
+    let _ = writer.join();
+    out
+}
+
+/// Which of `paths` git ignores: one `git check-ignore --no-index --stdin` for the batch. The
+/// paths must not be tracked files (the index is not read; git would not call a tracked file
+/// ignored). A directory is matched as a directory (git looks at what is on disk).
+pub fn ignored(
+    dir: &Path,
+    paths: &[&[u8]],
+) -> Result<std::collections::HashSet<Vec<u8>>, GitError> {
+    let args = ["check-ignore", "--no-index", "-z", "--stdin"];
+    let input: Vec<u8> = paths
+        .iter()
+        .flat_map(|p| p.iter().copied().chain([0]))
+        .collect();
+    let out = run_with_input(dir, &args, input)?;
+    // 0: some ignored, 1: none ignored; anything else is an error.
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        return Err(GitError::Failed {
+            args: args.join(" "),
+            stderr: format!("exit status {}", out.status),
+        });
+    }
+    Ok(out
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
 fn run_text(dir: &Path, args: &[&str]) -> Result<String, GitError> {
     let out = run(dir, args)?;
     String::from_utf8(out).map_err(|_| GitError::Parse {

@@ -21,7 +21,6 @@
 //! has sparse-checkout entries, or a helper git process fails.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -240,7 +239,10 @@ pub fn examine(
             .map(|(p, _)| p.as_bytes().to_vec())
             .collect();
         let root = repo.root.clone();
-        std::thread::spawn(move || check_ignore(&root, &names))
+        std::thread::spawn(move || {
+            let names: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+            crate::git::ignored(&root, &names).map_err(|_| NotExamined::Git("check-ignore"))
+        })
     });
 
     let states = crate::digest::on_every_core(&tracked, |(path, _, now)| match now {
@@ -444,33 +446,6 @@ fn plan<'a>(repo: &Repo, index: &'a GitIndex, before: &Snapshot, path: &RepoPath
     }
 }
 
-/// Which of `paths` git ignores (`git check-ignore --no-index`: the paths are not in the index).
-fn check_ignore(
-    root: &std::path::Path,
-    paths: &[Vec<u8>],
-) -> Result<HashSet<Vec<u8>>, NotExamined> {
-    let input: Vec<u8> = paths
-        .iter()
-        .flat_map(|p| p.iter().copied().chain([0]))
-        .collect();
-    let out = pipe(
-        root,
-        &["check-ignore", "--no-index", "-z", "--stdin"],
-        input,
-    )
-    .ok_or(NotExamined::Git("check-ignore"))?;
-    // 0: some ignored, 1: none ignored; anything else is an error.
-    if !matches!(out.status.code(), Some(0 | 1)) {
-        return Err(NotExamined::Git("check-ignore"));
-    }
-    Ok(out
-        .stdout
-        .split(|&b| b == 0)
-        .filter(|p| !p.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect())
-}
-
 /// The blob ids git gives `paths` (`git hash-object --stdin-paths`: through each path's
 /// attributes, nothing written), in order.
 fn hash_objects(repo: &Repo, paths: &[&[u8]]) -> Result<Vec<String>, NotExamined> {
@@ -478,7 +453,8 @@ fn hash_objects(repo: &Repo, paths: &[&[u8]]) -> Result<Vec<String>, NotExamined
         .iter()
         .flat_map(|p| p.iter().copied().chain([b'\n']))
         .collect();
-    let out = pipe(&repo.root, &["hash-object", "--stdin-paths"], input)
+    let out = crate::git::run_with_input(&repo.root, &["hash-object", "--stdin-paths"], input)
+        .ok()
         .filter(|o| o.status.success())
         .ok_or(NotExamined::Git("hash-object"))?;
     let text = String::from_utf8(out.stdout).map_err(|_| NotExamined::Git("hash-object"))?;
@@ -487,23 +463,6 @@ fn hash_objects(repo: &Repo, paths: &[&[u8]]) -> Result<Vec<String>, NotExamined
         return Err(NotExamined::Git("hash-object"));
     }
     Ok(oids)
-}
-
-/// Runs git with `input` on its standard input.
-fn pipe(root: &std::path::Path, args: &[&str], input: Vec<u8>) -> Option<std::process::Output> {
-    let mut child = Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut stdin = child.stdin.take()?;
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().ok();
-    let _ = writer.join();
-    out
 }
 
 #[cfg(test)]

@@ -27,11 +27,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
-use std::io::Write as _;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -310,7 +308,9 @@ fn set_up(repo: &Repo, fd: &OwnedFd) -> Result<SetUp, WatchError> {
     let mut skipped = Vec::new();
     // Untracked directories, level by level: watched unless git ignores them.
     while !untracked.is_empty() {
-        let ignored = check_ignore(repo, &untracked)?;
+        let names: Vec<&[u8]> = untracked.iter().map(Vec::as_slice).collect();
+        let ignored = crate::git::ignored(&repo.root, &names)
+            .map_err(|_| WatchError::Git("check-ignore".to_string()))?;
         let mut next = Vec::new();
         for dir in untracked {
             if ignored.contains(&dir) {
@@ -409,38 +409,6 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     } else {
         [dir, b"/", name].concat()
     }
-}
-
-/// Which of `dirs` git ignores (`git check-ignore --stdin`, one process for the batch).
-fn check_ignore(repo: &Repo, dirs: &[Vec<u8>]) -> Result<HashSet<Vec<u8>>, WatchError> {
-    let err = || WatchError::Git("check-ignore".to_string());
-    let mut child = Command::new("git")
-        .args(["check-ignore", "-z", "--stdin"])
-        .current_dir(&repo.root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|_| err())?;
-    let mut input = Vec::new();
-    for d in dirs {
-        input.extend_from_slice(d);
-        input.push(0);
-    }
-    let mut stdin = child.stdin.take().ok_or_else(err)?;
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().map_err(|_| err())?;
-    let _ = writer.join();
-    // 0: some ignored, 1: none ignored; anything else is an error.
-    if !matches!(out.status.code(), Some(0 | 1)) {
-        return Err(err());
-    }
-    Ok(out
-        .stdout
-        .split(|&b| b == 0)
-        .filter(|p| !p.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect())
 }
 
 /// Reads events until `stop` is set and the queue is empty.
