@@ -350,26 +350,29 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
     // touches a few never pays for it. Not primed when the index read at the start can decide
     // the touched paths (`touched.rs`), which it does in a fraction of a primed status.
     let primed = !indexed || opts.change_detection == ChangeDetection::WatchWaitingForPriming;
-    let primer = match (&watch, store.scratch_dir("index")) {
-        (Some(_), _) if !primed => {
+    let primer = match &watch {
+        Some(_) if !primed => {
             tracing::debug!("change detection: not primed (the index read at the start decides)");
             None
         }
-        (Some(w), Ok(dir)) => {
-            let delay = match opts.change_detection {
-                ChangeDetection::WatchWaitingForPriming => std::time::Duration::ZERO,
-                _ => PRIMING_DELAY,
-            };
-            let touched = w.touched_so_far();
-            let due =
-                move || touched.load(std::sync::atomic::Ordering::Relaxed) > changes::PRIMED_ABOVE;
-            Some(crate::fsmonitor::Primer::start(&repo, dir, delay, due))
-        }
-        (Some(_), Err(err)) => {
-            tracing::debug!("change detection: not primed ({err})");
-            None
-        }
-        (None, _) => None,
+        Some(w) => match store.scratch_dir("index") {
+            Ok(dir) => {
+                let delay = match opts.change_detection {
+                    ChangeDetection::WatchWaitingForPriming => std::time::Duration::ZERO,
+                    _ => PRIMING_DELAY,
+                };
+                let touched = w.touched_so_far();
+                let due = move || {
+                    touched.load(std::sync::atomic::Ordering::Relaxed) > changes::PRIMED_ABOVE
+                };
+                Some(crate::fsmonitor::Primer::start(&repo, dir, delay, due))
+            }
+            Err(err) => {
+                tracing::debug!("change detection: not primed ({err})");
+                None
+            }
+        },
+        None => None,
     };
     let mut warnings = before.warnings.clone();
     // Symlinks are not read through the hasher: store their targets as blobs too.
