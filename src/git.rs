@@ -186,6 +186,25 @@ pub fn run_with_input(
     args: &[&str],
     input: Vec<u8>,
 ) -> Result<std::process::Output, GitError> {
+    let (child, writer) = spawn_with_input(dir, args, input)?;
+    let out = child.wait_with_output().map_err(GitError::Spawn);
+    let _ = writer.join();
+    out
+}
+
+/// Starts git with its standard output piped and `input` written to its standard input by a
+/// thread of its own; join the thread once git is done.
+fn spawn_with_input(
+    dir: &Path,
+    args: &[&str],
+    input: Vec<u8>,
+) -> Result<
+    (
+        std::process::Child,
+        std::thread::JoinHandle<std::io::Result<()>>,
+    ),
+    GitError,
+> {
     use std::io::Write as _;
     let mut child = Command::new("git")
         .args(args)
@@ -199,10 +218,7 @@ pub fn run_with_input(
         .stdin
         .take()
         .ok_or_else(|| GitError::Spawn(std::io::Error::other("no stdin")))?;
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().map_err(GitError::Spawn);
-    let _ = writer.join();
-    out
+    Ok((child, std::thread::spawn(move || stdin.write_all(&input))))
 }
 
 /// Which of `paths` git ignores: one `git check-ignore --no-index --stdin` for the batch. The
@@ -426,27 +442,14 @@ impl Repo {
         oids: &[GitOid],
         each: &mut dyn FnMut(&GitOid, &[u8]),
     ) -> Result<(), GitError> {
-        use std::io::{BufRead, BufReader, Read, Write};
+        use std::io::{BufRead, BufReader, Read};
         if oids.is_empty() {
             return Ok(());
         }
         let args = "cat-file --batch";
-        let mut child = Command::new("git")
-            .args(["cat-file", "--batch"])
-            .current_dir(&self.root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(GitError::Spawn)?;
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| GitError::Spawn(std::io::Error::other("no stdin")))?;
         let input: String = oids.iter().map(|o| format!("{o}\n")).collect();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(input.as_bytes());
-        });
+        let (mut child, writer) =
+            spawn_with_input(&self.root, &["cat-file", "--batch"], input.into_bytes())?;
         let stdout = child
             .stdout
             .take()
