@@ -307,19 +307,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
 
-    fn git(dir: &Path, args: &[&str]) {
-        crate::git::run(
-            dir,
-            &[&["-c", "user.name=t", "-c", "user.email=t@t"][..], args].concat(),
-        )
-        .unwrap();
-    }
-
-    fn write(root: &Path, path: &str, text: &str) {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::testing::{git, write};
 
     /// A repository with committed files, a dirty file, an untracked file and ignored ones.
     fn repo() -> (tempfile::TempDir, Repo) {

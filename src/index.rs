@@ -334,16 +334,7 @@ mod tests {
     use super::*;
     use std::process::Command;
 
-    fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        out.stdout
-    }
+    use crate::testing::git;
 
     /// `git ls-files -s`, rebuilt from our reading: the two must agree.
     fn as_ls_files(index: &GitIndex) -> Vec<u8> {

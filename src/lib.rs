@@ -38,6 +38,8 @@ pub mod sigstore;
 pub mod stats;
 pub mod store;
 pub mod supervise;
+#[cfg(test)]
+mod testing;
 pub mod timestamp;
 pub mod touched;
 pub mod verify;

@@ -473,19 +473,7 @@ mod tests {
 
     use crate::changes::{snapshot, snapshot_touched};
 
-    fn git(dir: &Path, args: &[&str]) {
-        crate::git::run(
-            dir,
-            &[&["-c", "user.name=t", "-c", "user.email=t@t"][..], args].concat(),
-        )
-        .unwrap();
-    }
-
-    fn write(root: &Path, path: &str, text: &str) {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::testing::{git, write};
 
     /// Committed files (one executable, one symlink), a file dirty before the run, one staged,
     /// an untracked file in an untracked directory, ignored ones.
@@ -808,7 +796,9 @@ mod tests {
         assert_eq!(
             set_up_and_compare(
                 &[],
-                |r| git(r, &["update-index", "--assume-unchanged", "a.txt"]),
+                |r| {
+                    git(r, &["update-index", "--assume-unchanged", "a.txt"]);
+                },
                 |r| write(r, "a.txt", "a, edited\n"),
                 &["a.txt"]
             ),
