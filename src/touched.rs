@@ -7,9 +7,11 @@
 //! itself would compare: the path's index entry (mode and blob) against the file now, and the
 //! staged half of the status from the starting snapshot, which still holds because the index
 //! did not change (checked: same entries, whatever stat data a `git status` of Codex's refreshed).
-//! Content is compared by blob id; where our raw blob id differs from the index's, `git
-//! hash-object --stdin-paths` gives the blob git would store, through the path's attributes
-//! (end-of-line conversion, clean filters), so a file git calls unchanged is unchanged here too.
+//! Content is compared as git compares it: a size other than the one git last saw is a change
+//! (whatever filters would make of the bytes); otherwise the blob id decides, and where our raw
+//! blob id differs from the index's, `git hash-object --stdin-paths` gives the blob git would
+//! store, through the path's attributes (end-of-line conversion, clean filters), so a file git
+//! calls unchanged is unchanged here too.
 //! A new file is untracked unless `git check-ignore` says it is ignored.
 //!
 //! Everything else is left to git (`git status -- PATHS`, as before): directories that hold
