@@ -76,10 +76,11 @@ impl Baseline {
             .root
             .join(lines.next().ok_or(NotExamined::Git("rev-parse"))?);
         let config = bool_config(repo)?;
-        let index_len = std::fs::metadata(&index_path)
-            .map_err(|e| IndexError::Read(format!("{}: {e}", index_path.display())))?
-            .len();
-        let index = GitIndex::read(&index_path, oid_len)?;
+        // One read gives both the entries and the length the end of the run compares with.
+        let bytes = std::fs::read(&index_path)
+            .map_err(|e| IndexError::Read(format!("{}: {e}", index_path.display())))?;
+        let index_len = bytes.len() as u64;
+        let index = GitIndex::parse(&bytes, oid_len)?;
         let unusable = if config.get("core.ignorecase") == Some(&true) {
             Some("core.ignoreCase is set")
         } else if index.entries().any(|(_, e)| e.skip_worktree()) {
