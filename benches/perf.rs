@@ -317,6 +317,67 @@ fn fixture(root: &Path, files: usize, ignored_mb: usize) -> PathBuf {
 
 /// Back to the committed state: tracked files restored, untracked files removed (ignored ones
 /// kept), the store of recorded runs kept.
+/// `codex-attest watch` serving a fixture, stopped when dropped.
+struct Service {
+    child: std::process::Child,
+    repo: PathBuf,
+}
+
+impl Service {
+    fn start(repo: &Path) -> Service {
+        assert!(
+            !Service::answers(repo),
+            "a watch service already serves {}: stop it (`codex-attest watch --stop`)",
+            repo.display()
+        );
+        let child = Command::new(WRAP_BIN)
+            .args(["-q", "watch"])
+            .current_dir(repo)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let service = Service {
+            child,
+            repo: repo.to_path_buf(),
+        };
+        for _ in 0..600 {
+            if Service::answers(repo) {
+                return service;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the watch service did not answer within 30 s");
+    }
+
+    /// Whether a watch service answers in `repo` (`wrap` would use it).
+    fn answers(repo: &Path) -> bool {
+        Command::new(WRAP_BIN)
+            .args(["watch", "--status"])
+            .current_dir(repo)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Waits until the service has taken in every change so far; returns how long it took.
+    fn settle(&self) -> Duration {
+        let (elapsed, ok) = time(|| Service::answers(&self.repo));
+        assert!(ok, "the watch service stopped answering");
+        elapsed
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = Command::new(WRAP_BIN)
+            .args(["-q", "watch", "--stop"])
+            .current_dir(&self.repo)
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 fn reset(repo: &Path) {
     run_ok(git(repo).args(["reset", "-q", "--hard"]));
     run_ok(git(repo).args(["clean", "-q", "-fd"]));
@@ -870,8 +931,29 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
                 .map(|k| format!("{}\n", repo.join(fixture_file(k * step)).display()))
                 .collect();
             std::fs::write(setup.work.join("list"), list).unwrap();
-            let modes: &[(&str, &[&str])] = &[("watch", &[]), ("rescan", &["--full-rescan"])];
+            let modes: &[(&str, &[&str])] = &[
+                ("watch", &[]),
+                ("service", &[]),
+                ("rescan", &["--full-rescan"]),
+            ];
             for (mode, extra) in modes {
+                // With a watch service (`codex-attest watch`) running throughout, both sides;
+                // without one otherwise (`wrap` would use any service that answers).
+                let service = (*mode == "service").then(|| Service::start(&repo));
+                assert!(
+                    service.is_some() || !Service::answers(&repo),
+                    "a watch service serves {}: stop it (`codex-attest watch --stop`)",
+                    repo.display()
+                );
+                let mut settled = Vec::new();
+                let mut reset = |repo: &Path| {
+                    reset(repo);
+                    // What the service does between runs (a fresh status after the reset
+                    // rewrote the index), done before the timed run, as between a user's runs.
+                    if let Some(service) = &service {
+                        settled.push(service.settle());
+                    }
+                };
                 let (mut alone, mut wrapped) = (Vec::new(), Vec::new());
                 let run_alone = || codex_run(&setup, &repo, false, &[], opts.trace, None);
                 let run_wrapped =
@@ -890,6 +972,16 @@ fn bench_wrap(opts: &Opts, root: &Path, report: &mut Report) {
                     }
                 }
                 reset(&repo);
+                drop(service);
+                if !settled.is_empty() {
+                    report.row(
+                        &format!("watch service between runs, {files} files, after {n} changed and a git reset"),
+                        secs(median(settled)),
+                        "untimed in the overhead".to_string(),
+                        "-".to_string(),
+                        "-",
+                    );
+                }
                 let (alone, wrapped) = (median(alone), median(wrapped));
                 let overhead = wrapped.saturating_sub(alone);
                 by_size

@@ -237,7 +237,29 @@ fn from_status(
             }
         }
     }
-    // Read on every core.
+    fill_states(repo, &mut snap, present, hash);
+    snap
+}
+
+/// `snapshot` with the dirty paths given (by a watch service, `service.rs`): reads the content
+/// of each.
+pub fn read_contents(repo: &Repo, given: Snapshot, hash: &Hasher) -> Snapshot {
+    let mut snap = Snapshot {
+        head: given.head,
+        dirty: BTreeMap::new(),
+        warnings: given.warnings,
+    };
+    fill_states(repo, &mut snap, given.dirty.into_iter().collect(), hash);
+    snap
+}
+
+/// Reads the state of each path on every core into `snap`.
+fn fill_states(
+    repo: &Repo,
+    snap: &mut Snapshot,
+    present: Vec<(RepoPath, DirtyPath)>,
+    hash: &Hasher,
+) {
     let states = crate::digest::on_every_core(&present, |(path, _)| {
         read_state(&path.under(&repo.root), hash)
     });
@@ -245,7 +267,6 @@ fn from_status(
         dirty.state = state;
         snap.dirty.insert(path, dirty);
     }
-    snap
 }
 
 /// Reads a path's state without following a final symlink (a symlink's content is its target,

@@ -34,6 +34,7 @@ pub mod replay_attestation;
 pub mod revert;
 pub mod runs;
 pub mod secrets;
+pub mod service;
 pub mod sigstore;
 pub mod stats;
 pub mod store;

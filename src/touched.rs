@@ -107,6 +107,25 @@ impl Baseline {
         &self.index
     }
 
+    /// Whether the repository's index still holds the entries read here. When a `git status`
+    /// only refreshed its stat data, the index read now replaces the one held, so the next
+    /// call needs only the trailing hash again (a watch service asks every quarter second).
+    pub fn catch_up(&mut self) -> bool {
+        match self.still_current() {
+            Ok(None) => true,
+            Ok(Some(now)) => match std::fs::metadata(&self.index_path) {
+                Ok(meta) => {
+                    self.index_len = meta.len();
+                    self.index = now;
+                    // A length from after the read: at worst the next call compares entries.
+                    true
+                }
+                Err(_) => false,
+            },
+            Err(_) => false,
+        }
+    }
+
     /// Whether the repository's index still holds the entries read at the start. An unchanged
     /// trailing hash says so without reading the rest; otherwise the entries are compared, and
     /// the index read now is returned (a `git status` during the run refreshed its stat data,

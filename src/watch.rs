@@ -43,12 +43,16 @@ pub struct TreeWatch {
     stop: Arc<AtomicBool>,
     /// How many paths the watch has seen touched so far (updated each time the queue is empty).
     touched: Arc<AtomicUsize>,
-    /// Written by `finish` to wake the thread at once.
+    /// Written by `finish` and `checkpoint` to wake the thread at once.
     wake: Arc<OwnedFd>,
     /// Told once the set-up is done (or failed).
     ready: Option<std::sync::mpsc::Receiver<Result<Ready, WatchError>>>,
     /// The thread's findings, sent when it stops.
     result: std::sync::mpsc::Receiver<Collected>,
+    /// Set by `checkpoint`, cleared by the thread when it answers.
+    checkpoint: Arc<AtomicBool>,
+    /// The thread's answers to `checkpoint`.
+    checkpoints: std::sync::mpsc::Receiver<Checkpoint>,
     exclude: PathBuf,
     exclude_before: Option<FileId>,
 }
@@ -77,6 +81,23 @@ pub enum Touched {
     Rescan(String),
 }
 
+/// What the watch saw between two checkpoints (`TreeWatch::checkpoint`).
+#[derive(Debug, Default)]
+pub struct Checkpoint {
+    /// Touched since the last checkpoint (or the set-up).
+    pub paths: BTreeSet<RepoPath>,
+    /// The ignored directories the set-up skipped (not watched): the same every time.
+    pub skipped: Vec<RepoPath>,
+    /// Set once the watch cannot vouch for completeness; it stays set.
+    pub rescan: Option<String>,
+    /// A directory was created, deleted or moved (or vanished during the set-up) since the last
+    /// checkpoint. A watch that stays up for many runs is then out of date: the new directory
+    /// has no watch of its own, a moved one reports under its old name. Within one run that is
+    /// harmless (the directory's path covers everything below it); across runs the caller sets
+    /// the watch up again.
+    pub directories_changed: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     #[error("could not set up the watch: {0}")]
@@ -90,8 +111,11 @@ pub enum WatchError {
 #[derive(Default)]
 struct Collected {
     paths: BTreeSet<RepoPath>,
+    /// Ignored directories, not watched: `finish` adds them to the paths.
+    skipped: Vec<RepoPath>,
     rescan: Option<String>,
     baseline: Option<Box<Baseline>>,
+    directories_changed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,16 +157,22 @@ impl TreeWatch {
         );
         let (ready_tx, ready) = std::sync::mpsc::channel();
         let (result_tx, result) = std::sync::mpsc::channel();
+        let (checkpoint_tx, checkpoints) = std::sync::mpsc::channel();
+        let checkpoint = Arc::new(AtomicBool::new(false));
         {
-            let stop = Arc::clone(&stop);
-            let wake = Arc::clone(&wake);
+            let signals = Signals {
+                stop: Arc::clone(&stop),
+                wake: Arc::clone(&wake),
+                checkpoint: Arc::clone(&checkpoint),
+                checkpoints: checkpoint_tx,
+            };
             let touched = Arc::clone(&touched);
             let repo = repo.clone();
             // The thread hands its result over before it closes the inotify descriptor: closing
             // one with a watch on every directory costs the kernel a pass over the whole tree
             // (about 10 ms on 100,000 files), which then overlaps the end of the run.
             std::thread::spawn(move || {
-                let collected = watch_thread(&repo, &fd, &wake, &stop, &touched, hold, ready_tx);
+                let collected = watch_thread(&repo, &fd, &signals, &touched, hold, ready_tx);
                 let _ = result_tx.send(collected);
                 drop(fd);
             });
@@ -154,6 +184,8 @@ impl TreeWatch {
             wake,
             ready: Some(ready),
             result,
+            checkpoint,
+            checkpoints,
             exclude_before: file_id(&exclude),
             exclude,
         })
@@ -175,6 +207,24 @@ impl TreeWatch {
         Arc::clone(&self.touched)
     }
 
+    /// What was touched since the last checkpoint (or the set-up), once every event queued
+    /// before this call has been read; the watch goes on. For a watch that outlives one run
+    /// (`service.rs`): `finish` then reports only what came after the last checkpoint.
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.checkpoint.store(true, Ordering::SeqCst);
+        let _ = rustix::io::write(&*self.wake, &1u64.to_ne_bytes());
+        let Ok(mut checkpoint) = self.checkpoints.recv() else {
+            return Checkpoint {
+                rescan: Some("the watch thread failed".to_string()),
+                ..Checkpoint::default()
+            };
+        };
+        if checkpoint.rescan.is_none() && file_id(&self.exclude) != self.exclude_before {
+            checkpoint.rescan = Some("the repository's info/exclude changed".to_string());
+        }
+        checkpoint
+    }
+
     /// Stops watching and says where the run may have changed something. Call it after the
     /// command exited: every change it made is already queued.
     pub fn finish(self) -> Touched {
@@ -189,8 +239,10 @@ impl TreeWatch {
         if file_id(&self.exclude) != self.exclude_before {
             return Touched::Rescan("the repository's info/exclude changed".to_string());
         }
+        let mut paths = collected.paths;
+        paths.extend(collected.skipped);
         Touched::Paths {
-            paths: collected.paths,
+            paths,
             baseline: collected.baseline,
         }
     }
@@ -204,12 +256,19 @@ impl Drop for TreeWatch {
     }
 }
 
+/// How the handle talks to its thread.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    wake: Arc<OwnedFd>,
+    checkpoint: Arc<AtomicBool>,
+    checkpoints: std::sync::mpsc::Sender<Checkpoint>,
+}
+
 /// The watch's thread: sets the watch up, says so, then drains events until `stop`.
 fn watch_thread(
     repo: &Repo,
     fd: &OwnedFd,
-    wake: &OwnedFd,
-    stop: &AtomicBool,
+    signals: &Signals,
     touched: &AtomicUsize,
     hold: std::time::Duration,
     ready_tx: std::sync::mpsc::Sender<Result<Ready, WatchError>>,
@@ -219,7 +278,7 @@ fn watch_thread(
     match set_up(repo, fd) {
         Ok(SetUp {
             dirs,
-            mut paths,
+            paths,
             skipped,
             baseline,
         }) => {
@@ -232,22 +291,23 @@ fn watch_thread(
                 directories: dirs.len(),
                 indexed: baseline.as_ref().is_some_and(|b| b.usable()),
             }));
-            paths.extend(skipped);
+            let directories_changed = !paths.is_empty();
             let mut collected = Collected {
                 paths,
+                skipped,
                 rescan: None,
                 baseline,
+                directories_changed,
             };
-            drain(fd, wake, &dirs, stop, touched, &mut collected);
+            drain(fd, &dirs, signals, touched, &mut collected);
             collected
         }
         Err(err) => {
             let reason = err.to_string();
             let _ = ready_tx.send(Err(err));
             Collected {
-                paths: BTreeSet::new(),
                 rescan: Some(reason),
-                baseline: None,
+                ..Collected::default()
             }
         }
     }
@@ -411,18 +471,20 @@ fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Reads events until `stop` is set and the queue is empty.
+/// Reads events until `stop` is set and the queue is empty, answering checkpoints on the way.
 fn drain(
     fd: &OwnedFd,
-    wake: &OwnedFd,
     dirs: &HashMap<i32, RepoPath>,
-    stop: &AtomicBool,
+    signals: &Signals,
     touched: &AtomicUsize,
     out: &mut Collected,
 ) {
     use rustix::event::{PollFd, PollFlags, Timespec};
     let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 64 * 1024];
     let mut reader = inotify::Reader::new(fd, &mut buf);
+    // Set when a checkpoint was asked for: the queue is read empty once more before answering,
+    // so an event queued just before the request (after the last empty read) is in the answer.
+    let mut answering = false;
     loop {
         match reader.next() {
             Ok(event) => {
@@ -431,24 +493,50 @@ fn drain(
             }
             Err(rustix::io::Errno::AGAIN) => {
                 touched.store(out.paths.len(), Ordering::Relaxed);
-                if stop.load(Ordering::SeqCst) {
+                if answering {
+                    answering = false;
+                    let _ = signals.checkpoints.send(Checkpoint {
+                        paths: std::mem::take(&mut out.paths),
+                        skipped: out.skipped.clone(),
+                        rescan: out.rescan.clone(),
+                        directories_changed: std::mem::take(&mut out.directories_changed),
+                    });
+                    continue;
+                }
+                if signals.checkpoint.swap(false, Ordering::SeqCst) {
+                    answering = true;
+                    continue;
+                }
+                if signals.stop.load(Ordering::SeqCst) {
                     // The command has exited: what it did is queued, and the queue is empty.
                     return;
                 }
-                // Sleep until an event or `finish`; the timeout only guards a lost wake-up.
+                // Sleep until an event, a checkpoint or `finish`; the timeout only guards a
+                // lost wake-up.
                 let mut fds = [
                     PollFd::new(fd, PollFlags::IN),
-                    PollFd::new(wake, PollFlags::IN),
+                    PollFd::new(&*signals.wake, PollFlags::IN),
                 ];
                 let timeout = Timespec {
                     tv_sec: 1,
                     tv_nsec: 0,
                 };
                 let _ = rustix::event::poll(&mut fds, Some(&timeout));
+                if !fds[1].revents().is_empty() {
+                    // Clear the wake-up, or every later poll returns at once.
+                    let mut count = [0u8; 8];
+                    let _ = rustix::io::read(&*signals.wake, &mut count);
+                }
             }
             Err(rustix::io::Errno::INTR) => {}
             Err(err) => {
                 out.rescan = Some(format!("reading the watch failed: {err}"));
+                if signals.checkpoint.swap(false, Ordering::SeqCst) || answering {
+                    let _ = signals.checkpoints.send(Checkpoint {
+                        rescan: out.rescan.clone(),
+                        ..Checkpoint::default()
+                    });
+                }
                 return;
             }
         }
@@ -491,11 +579,22 @@ fn record(
                     .get_or_insert_with(|| "a .gitignore changed".to_string());
                 return;
             }
+            if flags.contains(ReadFlags::ISDIR)
+                && flags.intersects(
+                    ReadFlags::CREATE
+                        | ReadFlags::DELETE
+                        | ReadFlags::MOVED_FROM
+                        | ReadFlags::MOVED_TO,
+                )
+            {
+                out.directories_changed = true;
+            }
             out.paths
                 .insert(RepoPath::from_bytes(join(dir.as_bytes(), name)));
         }
         None => {
             if flags.intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF) {
+                out.directories_changed = true;
                 if dir.as_bytes().is_empty() {
                     out.rescan.get_or_insert_with(|| {
                         "the work tree itself was moved or deleted".to_string()

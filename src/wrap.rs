@@ -80,11 +80,32 @@ pub struct WrapOptions {
 /// ends sooner than this never needs it, one that waits on its model has idle cores to spare.
 const PRIMING_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// What watches a run: its own watch, or a watch service's.
+enum RunWatch {
+    Tree(TreeWatch),
+    /// The service's run, and the index as the run started.
+    Service(
+        crate::service::RunSession,
+        Option<Box<crate::touched::Baseline>>,
+    ),
+}
+
+impl RunWatch {
+    fn finish(self) -> Touched {
+        match self {
+            RunWatch::Tree(watch) => watch.finish(),
+            RunWatch::Service(session, baseline) => session.finish(baseline),
+        }
+    }
+}
+
 /// How `record` finds what the run changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeDetection {
     /// Watch the tree during the run (`watch`) and look only where it changed; a full `git
-    /// status` whenever the watch cannot vouch for completeness.
+    /// status` whenever the watch cannot vouch for completeness. When a watch service serves
+    /// the work tree (`service.rs`), its snapshot and watch stand in for the starting `git
+    /// status` and the run's own watch.
     Watch,
     /// A second full `git status` after the run.
     FullRescan,
@@ -127,7 +148,7 @@ pub struct Prepared {
     scrubber: Scrubber,
     warnings: Vec<String>,
     not_recorded: Vec<String>,
-    watch: Option<TreeWatch>,
+    watch: Option<RunWatch>,
     /// A private index primed while the command runs, for an ending status of many paths.
     primer: Option<crate::fsmonitor::Primer>,
     /// The branch and the remote URL, asked of git on a thread while the command runs.
@@ -308,54 +329,93 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
         Plan::Generic => None,
     };
 
-    // The watch is set up on another thread while git takes the starting snapshot, and is
-    // complete before the command starts (see watch.rs for what that guarantees).
-    let watch = match opts.change_detection {
-        ChangeDetection::FullRescan => None,
-        ChangeDetection::Watch
-        | ChangeDetection::WatchThenForcedRescan
-        | ChangeDetection::WatchWithSlowSetUp
-        | ChangeDetection::WatchWaitingForPriming => {
-            let hold = match opts.change_detection {
-                ChangeDetection::WatchWithSlowSetUp => std::time::Duration::from_millis(500),
-                _ => std::time::Duration::ZERO,
+    // A watch service, when one serves this work tree, gives the starting state and watches
+    // the run; otherwise the watch is set up on another thread while git takes the starting
+    // snapshot, and is complete before the command starts (see watch.rs for what that
+    // guarantees).
+    let begun = match opts.change_detection {
+        ChangeDetection::Watch => match crate::service::begin(&repo) {
+            Ok(begun) => Some(begun),
+            Err(err) => {
+                tracing::debug!("change detection: no watch service ({err})");
+                None
+            }
+        },
+        _ => None,
+    };
+    let stored = std::sync::Mutex::new(BTreeMap::new());
+    let mut indexed = false;
+    let mut baseline_job = None;
+    let (before, watch) = match begun {
+        Some(begun) => {
+            tracing::debug!(
+                dirty = begun.snapshot.dirty.len(),
+                "change detection: the watch service"
+            );
+            // The index as the run starts, for the end of the run (`touched.rs`), read while
+            // the dirty files are and the rest of the run is prepared.
+            baseline_job = Some({
+                let repo = repo.clone();
+                std::thread::spawn(move || crate::touched::Baseline::read(&repo))
+            });
+            let before = changes::read_contents(
+                &repo,
+                begun.snapshot,
+                &storing_hasher(&store, &scrubber, &stored),
+            );
+            (before, Some(RunWatch::Service(begun.session, None)))
+        }
+        None => {
+            let watch = match opts.change_detection {
+                ChangeDetection::FullRescan => None,
+                ChangeDetection::Watch
+                | ChangeDetection::WatchThenForcedRescan
+                | ChangeDetection::WatchWithSlowSetUp
+                | ChangeDetection::WatchWaitingForPriming => {
+                    let hold = match opts.change_detection {
+                        ChangeDetection::WatchWithSlowSetUp => {
+                            std::time::Duration::from_millis(500)
+                        }
+                        _ => std::time::Duration::ZERO,
+                    };
+                    match TreeWatch::start(&repo, hold) {
+                        Ok(w) => Some(w),
+                        Err(err) => {
+                            tracing::debug!("change detection: full rescan ({err})");
+                            None
+                        }
+                    }
+                }
             };
-            match TreeWatch::start(&repo, hold) {
-                Ok(w) => Some(w),
+            let before = changes::snapshot(&repo, &storing_hasher(&store, &scrubber, &stored))?;
+            let watch = watch.and_then(|mut w| match w.ready() {
+                Ok(ready) => {
+                    indexed = ready.indexed;
+                    Some(RunWatch::Tree(w))
+                }
                 Err(err) => {
                     tracing::debug!("change detection: full rescan ({err})");
                     None
                 }
-            }
+            });
+            (before, watch)
         }
     };
-    let stored = std::sync::Mutex::new(BTreeMap::new());
-    let before = changes::snapshot(&repo, &storing_hasher(&store, &scrubber, &stored))?;
     let mut stored_before: BTreeMap<PathBuf, Sha256Digest> =
         stored.into_inner().unwrap_or_else(|e| e.into_inner());
     tracing::debug!(dirty = before.dirty.len(), "phase: starting snapshot taken");
-    let mut indexed = false;
-    let watch = watch.and_then(|mut w| match w.ready() {
-        Ok(ready) => {
-            indexed = ready.indexed;
-            Some(w)
-        }
-        Err(err) => {
-            tracing::debug!("change detection: full rescan ({err})");
-            None
-        }
-    });
     // Started once the watch is ready: every change after this is among the touched paths.
     // Primed only once the run has touched more paths than pathspecs cover cheaply: a run that
     // touches a few never pays for it. Not primed when the index read at the start can decide
     // the touched paths (`touched.rs`), which it does in a fraction of a primed status.
     let primed = !indexed || opts.change_detection == ChangeDetection::WatchWaitingForPriming;
     let primer = match &watch {
-        Some(_) if !primed => {
+        Some(RunWatch::Service(..)) | None => None,
+        Some(RunWatch::Tree(_)) if !primed => {
             tracing::debug!("change detection: not primed (the index read at the start decides)");
             None
         }
-        Some(w) => match store.scratch_dir("index") {
+        Some(RunWatch::Tree(w)) => match store.scratch_dir("index") {
             Ok(dir) => {
                 let delay = match opts.change_detection {
                     ChangeDetection::WatchWaitingForPriming => std::time::Duration::ZERO,
@@ -372,7 +432,6 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
                 None
             }
         },
-        None => None,
     };
     let mut warnings = before.warnings.clone();
     // Symlinks are not read through the hasher: store their targets as blobs too.
@@ -422,6 +481,21 @@ pub fn prepare(opts: WrapOptions) -> Result<Prepared, WrapError> {
     let branch_and_remote = {
         let repo = repo.clone();
         std::thread::spawn(move || (repo.branch(), repo.remote_url()))
+    };
+    // Joined before the command starts: the index it read is the one the run started from.
+    let watch = match (watch, baseline_job) {
+        (Some(RunWatch::Service(session, _)), Some(job)) => {
+            let baseline = match job.join() {
+                Ok(Ok(b)) if b.usable() => Some(Box::new(b)),
+                Ok(Ok(_)) | Err(_) => None,
+                Ok(Err(err)) => {
+                    tracing::debug!("change detection: index not read ({err})");
+                    None
+                }
+            };
+            Some(RunWatch::Service(session, baseline))
+        }
+        (watch, _) => watch,
     };
     tracing::debug!("phase: prepared");
     Ok(Prepared {
@@ -848,7 +922,7 @@ pub fn record(
     let after = {
         let hash = storing_hasher(&store, &scrubber, &stored);
         let touched = watch
-            .map(TreeWatch::finish)
+            .map(RunWatch::finish)
             .map(|t| match opts.change_detection {
                 ChangeDetection::WatchThenForcedRescan => {
                     Touched::Rescan("forced (WatchThenForcedRescan)".to_string())

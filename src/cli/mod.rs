@@ -35,6 +35,7 @@ mod show;
 mod sign;
 mod stats;
 mod verify;
+mod watch;
 mod wrap;
 
 /// Environment variable holding the private key passphrase.
@@ -100,6 +101,7 @@ pub enum Command {
     Fsck(fsck::FsckArgs),
     Doctor(doctor::DoctorArgs),
     Stats(stats::StatsArgs),
+    Watch(watch::WatchArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
 }
@@ -227,6 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
+        Command::Watch(a) => watch::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man(a) => man::run(&ctx, a),
     }

@@ -25,6 +25,7 @@ fn help_texts() {
         "demo",
         "doctor",
         "stats",
+        "watch",
         "completions",
         "man",
     ] {

@@ -1086,7 +1086,9 @@ fn outside_a_repository_nothing_runs() {
 /// watch forced to fall back as after a queue overflow (`forced`), or with `--full-rescan`
 /// (`rescan`). `primed`, `watch-many` and `rescan-many` are the same run editing 30 more files in
 /// 30 directories, seen through the primed index, the index read at the start, or by a second
-/// full status.
+/// full status. `service` is the first run with a watch service (`codex-attest watch`) serving
+/// the work tree, started after the tree was prepared. The changes come back with the starting
+/// state's uncommitted paths.
 fn changes_seen(mode: &str) -> (Value, Vec<String>, String) {
     let mut script = "mkdir -p deep/new/dir && echo nested > deep/new/dir/file.txt \
         && mv old.txt renamed.txt && rm gone.txt && echo more >> hello.txt \
@@ -1135,11 +1137,18 @@ fn changes_seen(mode: &str) -> (Value, Vec<String>, String) {
     } else {
         &[]
     };
+    let service = (mode == "service").then(|| start_service(&world));
     let out = world.wrap_exec(extra, &["--json", "-s", "workspace-write", "touch things"]);
+    if let Some(mut service) = service {
+        let stopped = world.run_in("repo", &["watch", "--stop"], None);
+        assert_eq!(stopped.status, 0, "{stopped}");
+        assert!(service.wait().unwrap().success());
+    }
     assert_eq!(out.status, 0, "{out}");
     assert_eq!(world.env.read("repo/deep/new/dir/file.txt"), "nested\n");
     let shown = world.show(&CodexWorld::run_id(&out));
-    let changes = internal(&shown)["outcome"]["changes"].clone();
+    let mut changes = internal(&shown)["outcome"]["changes"].clone();
+    changes["uncommitted (test)"] = internal(&shown)["git"]["uncommitted"].clone();
     let names = subjects(&shown).keys().cloned().collect();
     (changes, names, out.stderr)
 }
@@ -1176,6 +1185,68 @@ fn the_watch_records_new_directories_renames_and_deletions_and_skips_ignored_pat
     let (rescanned, _, stderr) = changes_seen("rescan");
     assert!(!stderr.contains("change detection: watch"), "{stderr}");
     assert_eq!(rescanned, watched);
+}
+
+/// `codex-attest watch` in `repo/`, once it answers.
+fn start_service(world: &CodexWorld) -> std::process::Child {
+    let mut child = world
+        .env
+        .command()
+        .current_dir(world.env.path("repo"))
+        .args(["watch"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if world.run_in("repo", &["watch", "--status"], None).status == 0 {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the watch service did not answer within 10 s");
+}
+
+#[test]
+fn a_watch_service_gives_the_same_record_as_the_run_s_own_walks() {
+    let (served, subjects, stderr) = changes_seen("service");
+    assert!(
+        stderr.contains("change detection: the watch service dirty=2"),
+        "the service gave the starting state (README.md and notes/todo.txt): {stderr}"
+    );
+    assert!(
+        stderr.contains("change detection: watched paths only"),
+        "{stderr}"
+    );
+    assert_eq!(subjects.len(), 4, "{subjects:?}");
+    let (rescanned, _, stderr) = changes_seen("rescan");
+    assert!(!stderr.contains("the watch service"), "{stderr}");
+    assert_eq!(served, rescanned);
+    assert_eq!(
+        served["uncommitted (test)"],
+        serde_json::json!(["README.md", "notes/todo.txt"])
+    );
+}
+
+#[test]
+fn a_run_without_a_service_says_why_and_walks_the_tree() {
+    let mut world = CodexWorld::new(vec![turn(vec![message("Done.")])]);
+    world.env.set_env("CODEX_ATTEST_LOG", "codex_attest=debug");
+    let out = world.wrap_exec(&[], &["--json", "-s", "read-only", "look"]);
+    assert_eq!(out.status, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("no watch service (no watch service serves this work tree"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("change detection: watching"), "{out}");
+    // `--status` and `--stop` without a service: exit 2 and how to start one.
+    for flag in ["--status", "--stop"] {
+        let out = world.run_in("repo", &["watch", flag], None);
+        assert_eq!(out.status, 2, "{out}");
+        assert!(out.stderr.contains("codex-attest watch &"), "{out}");
+    }
 }
 
 #[test]
