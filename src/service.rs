@@ -57,6 +57,10 @@ const MAX_SOCKET_PATH: usize = 107;
 const MAX_REQUEST: u64 = 4096;
 /// How often an idle service folds what the watch saw into its snapshot.
 const IDLE_TICK: Duration = Duration::from_millis(250);
+/// How long after a run ended the service waits before it folds that run's changes in: the
+/// `wrap` that asked is still hashing, signing and storing, and must not share the cores with
+/// the fold (or a fresh status). A run that starts sooner folds them in its `begin`.
+const QUIET_AFTER_RUN: Duration = Duration::from_secs(2);
 /// How long either end waits for the other before giving up.
 const SERVER_IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `wrap` waits for an answer: a rebaseline of a large tree takes seconds.
@@ -304,6 +308,8 @@ pub struct Service {
     rebaselines: u64,
     restarts: u64,
     stop_asked: bool,
+    /// When the last run ended (see [`QUIET_AFTER_RUN`]).
+    last_end: Option<Instant>,
 }
 
 /// The hash of the service's own snapshot: digests only (`wrap` reads and stores the files
@@ -365,6 +371,7 @@ impl Service {
             rebaselines: 1,
             restarts: 0,
             stop_asked: false,
+            last_end: None,
         })
     }
 
@@ -418,10 +425,11 @@ impl Service {
             if last_tick.elapsed() >= IDLE_TICK {
                 last_tick = Instant::now();
                 // Events go to the open runs at once (a long run must not overflow the queue);
-                // the snapshot is brought up to date only while no run is open, so that work
-                // never competes with a command for the cores.
+                // the snapshot is brought up to date only while no run is open or recording,
+                // so that work never competes with a command or its `wrap` for the cores.
                 self.checkpoint();
-                if self.sessions.is_empty() {
+                let quiet = self.last_end.is_none_or(|t| t.elapsed() >= QUIET_AFTER_RUN);
+                if self.sessions.is_empty() && quiet {
                     match self.bring_up_to_date(false) {
                         Ok(()) => failing_since = None,
                         Err(err) => {
@@ -471,6 +479,7 @@ impl Service {
             },
             Request::End { session } => {
                 self.checkpoint();
+                self.last_end = Some(Instant::now());
                 let ended = match self.sessions.remove(&session) {
                     Some(Session::Open(paths)) => WireEnded {
                         paths: Some(
@@ -771,35 +780,14 @@ impl RunSession {
     /// Where the run may have changed something, once the command has exited (every change it
     /// made is queued). Anything but a clean answer is a rescan.
     pub fn finish(self, baseline: Option<Box<Baseline>>) -> Touched {
-        match ask(&self.socket, Request::End { session: self.id }) {
-            Ok(Answer::Ended(WireEnded {
-                paths: Some(paths),
-                rescan: None,
-            })) => {
-                let mut set = BTreeSet::new();
-                for text in paths {
-                    match path_from_hex(&text) {
-                        Some(path) => {
-                            set.insert(path);
-                        }
-                        None => {
-                            return Touched::Rescan(
-                                "the watch service named a path that is not hex".to_string(),
-                            );
-                        }
-                    }
-                }
-                Touched::Paths {
-                    paths: set,
-                    baseline,
-                }
-            }
-            Ok(Answer::Ended(WireEnded {
-                rescan: Some(reason),
-                ..
-            })) => Touched::Rescan(reason),
-            Ok(other) => Touched::Rescan(format!("the watch service answered {other:?}")),
-            Err(err) => Touched::Rescan(err.to_string()),
+        let answer = match ask_raw(&self.socket, Request::End { session: self.id }) {
+            Ok(answer) => answer,
+            Err(err) => return Touched::Rescan(err.to_string()),
+        };
+        match parse_ended(&answer) {
+            Ok(Ok(paths)) => Touched::Paths { paths, baseline },
+            Ok(Err(reason)) => Touched::Rescan(reason),
+            Err(detail) => Touched::Rescan(format!("the watch service answered badly: {detail}")),
         }
     }
 }
@@ -808,18 +796,32 @@ impl RunSession {
 /// there is no socket, or nobody listens on it.
 pub fn begin(repo: &Repo) -> Result<Begun, ServiceError> {
     let socket = socket_path(repo);
-    let protocol = |detail: String| ServiceError::Protocol {
-        path: socket.clone(),
-        detail,
+    let answer = ask_raw(&socket, Request::Begin)?;
+    match parse_begun(&answer) {
+        Ok((id, snapshot)) => Ok(Begun {
+            snapshot,
+            session: RunSession { socket, id },
+        }),
+        Err(detail) => Err(ServiceError::Protocol {
+            path: socket,
+            detail,
+        }),
+    }
+}
+
+/// Reads a `begin` answer: the run's id and the starting state it names, the content of each
+/// dirty path not read yet (`FileState::Missing`). Strict: every path relative and inside the
+/// tree, every object id, mode and pair of status letters valid, or nothing.
+pub fn parse_begun(answer: &[u8]) -> Result<(u64, Snapshot), String> {
+    let begun = match serde_json::from_slice::<Answer>(answer) {
+        Ok(Answer::Begun(begun)) => begun,
+        Ok(Answer::Error(detail)) => return Err(detail),
+        Ok(other) => return Err(format!("unexpected answer {other:?}")),
+        Err(err) => return Err(format!("unreadable answer: {err}")),
     };
-    let begun = match ask(&socket, Request::Begin)? {
-        Answer::Begun(begun) => begun,
-        Answer::Error(detail) => return Err(protocol(detail)),
-        other => return Err(protocol(format!("unexpected answer {other:?}"))),
-    };
-    let oid = |text: &str| -> Result<GitOid, ServiceError> {
+    let oid = |text: &str| -> Result<GitOid, String> {
         text.parse()
-            .map_err(|_| protocol(format!("not an object id: {text:?}")))
+            .map_err(|_| format!("not an object id: {text:?}"))
     };
     let mut snapshot = Snapshot {
         head: begun.head.as_deref().map(oid).transpose()?,
@@ -827,18 +829,18 @@ pub fn begin(repo: &Repo) -> Result<Begun, ServiceError> {
         warnings: begun.warnings,
     };
     for d in begun.dirty {
-        let path = path_from_hex(&d.path)
-            .filter(|p| is_relative(p.as_bytes()))
-            .ok_or_else(|| protocol(format!("not a relative path in hex: {:?}", d.path)))?;
+        let path = path_in_tree(&d.path)?;
         let xy: [u8; 2] =
             d.xy.as_bytes()
                 .try_into()
-                .map_err(|_| protocol(format!("not two status letters: {:?}", d.xy)))?;
+                .ok()
+                .filter(|xy: &[u8; 2]| xy.iter().all(|b| b.is_ascii_graphic()))
+                .ok_or_else(|| format!("not two status letters: {:?}", d.xy))?;
         let head_mode = match d.head_mode.as_deref() {
             None => None,
             Some(text) => Some(
                 FileMode::from_git(text.as_bytes())
-                    .ok_or_else(|| protocol(format!("not a file mode: {text:?}")))?,
+                    .ok_or_else(|| format!("not a file mode: {text:?}"))?,
             ),
         };
         snapshot.dirty.insert(
@@ -851,13 +853,38 @@ pub fn begin(repo: &Repo) -> Result<Begun, ServiceError> {
             },
         );
     }
-    Ok(Begun {
-        snapshot,
-        session: RunSession {
-            socket,
-            id: begun.session,
-        },
-    })
+    Ok((begun.session, snapshot))
+}
+
+/// Reads an `end` answer: the run's touched paths (each relative and inside the tree), or why
+/// the run must examine the whole tree.
+pub fn parse_ended(answer: &[u8]) -> Result<Result<BTreeSet<RepoPath>, String>, String> {
+    let ended = match serde_json::from_slice::<Answer>(answer) {
+        Ok(Answer::Ended(ended)) => ended,
+        Ok(other) => return Err(format!("unexpected answer {other:?}")),
+        Err(err) => return Err(format!("unreadable answer: {err}")),
+    };
+    match ended {
+        WireEnded {
+            paths: Some(paths),
+            rescan: None,
+        } => Ok(Ok(paths
+            .iter()
+            .map(|p| path_in_tree(p))
+            .collect::<Result<_, _>>()?)),
+        WireEnded {
+            paths: None,
+            rescan: Some(reason),
+        } => Ok(Err(reason)),
+        _ => Err("an answer with both paths and a rescan, or neither".to_string()),
+    }
+}
+
+/// A path from the wire: hex of a relative path with no `.`, `..` or empty component.
+fn path_in_tree(text: &str) -> Result<RepoPath, String> {
+    path_from_hex(text)
+        .filter(|p| is_relative(p.as_bytes()))
+        .ok_or_else(|| format!("not a relative path in hex: {text:?}"))
 }
 
 /// The service's counters, after it folded in what it saw.
@@ -885,6 +912,15 @@ pub fn stop(repo: &Repo) -> Result<(), ServiceError> {
 }
 
 fn ask(socket: &Path, request: Request) -> Result<Answer, ServiceError> {
+    let answer = ask_raw(socket, request)?;
+    serde_json::from_slice(&answer).map_err(|e| ServiceError::Protocol {
+        path: socket.to_path_buf(),
+        detail: format!("unreadable answer: {e}"),
+    })
+}
+
+/// Sends one request and returns the answer's line.
+fn ask_raw(socket: &Path, request: Request) -> Result<Vec<u8>, ServiceError> {
     let io = |source| ServiceError::Io {
         path: socket.to_path_buf(),
         source,
@@ -915,10 +951,7 @@ fn ask(socket: &Path, request: Request) -> Result<Answer, ServiceError> {
     BufReader::new(&stream)
         .read_until(b'\n', &mut answer)
         .map_err(io)?;
-    serde_json::from_slice(&answer).map_err(|e| ServiceError::Protocol {
-        path: socket.to_path_buf(),
-        detail: format!("unreadable answer: {e}"),
-    })
+    Ok(answer)
 }
 
 #[cfg(test)]
@@ -1188,7 +1221,7 @@ mod tests {
     }
 
     #[test]
-    fn only_relative_paths_are_taken_from_the_wire() {
+    fn answers_naming_paths_outside_the_tree_or_bad_fields_are_refused() {
         for good in ["a", "a/b.txt", "dir/.hidden"] {
             assert!(is_relative(good.as_bytes()), "{good}");
         }
@@ -1203,6 +1236,30 @@ mod tests {
             "a\0b",
         ] {
             assert!(!is_relative(bad.as_bytes()), "{bad:?}");
+            let hex = crate::digest::to_hex(bad.as_bytes());
+            let ended = format!(r#"{{"ended":{{"paths":["612e747874","{hex}"],"rescan":null}}}}"#);
+            assert!(parse_ended(ended.as_bytes()).is_err(), "{bad:?}");
+            let begun = format!(
+                r#"{{"begun":{{"session":1,"head":null,"dirty":[{{"path":"{hex}","xy":"??","head":null,"head_mode":null}}],"warnings":[]}}}}"#
+            );
+            assert!(parse_begun(begun.as_bytes()).is_err(), "{bad:?}");
+        }
+        // The same answers with a good path are taken.
+        let ended = r#"{"ended":{"paths":["612e747874"],"rescan":null}}"#;
+        assert_eq!(parse_ended(ended.as_bytes()).unwrap().unwrap().len(), 1);
+        let begun = r#"{"begun":{"session":7,"head":null,"dirty":[{"path":"612e747874","xy":"??","head":null,"head_mode":null}],"warnings":[]}}"#;
+        let (id, snapshot) = parse_begun(begun.as_bytes()).unwrap();
+        assert_eq!((id, snapshot.dirty.len()), (7, 1));
+        // Bad modes, letters and object ids are refused too.
+        for bad in [
+            r#""xy":"??","head":null,"head_mode":"100600""#,
+            r#""xy":"?","head":null,"head_mode":null"#,
+            r#""xy":"??","head":"xyz","head_mode":null"#,
+        ] {
+            let begun = format!(
+                r#"{{"begun":{{"session":1,"head":null,"dirty":[{{"path":"612e747874",{bad}}}],"warnings":[]}}}}"#
+            );
+            assert!(parse_begun(begun.as_bytes()).is_err(), "{bad}");
         }
     }
 }
