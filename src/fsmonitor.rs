@@ -307,30 +307,23 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
 
-    use crate::testing::{git, write};
+    use crate::testing::{committed, git, write};
 
     /// A repository with committed files, a dirty file, an untracked file and ignored ones.
     fn repo() -> (tempfile::TempDir, Repo) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        git(root, &["init", "-q"]);
-        for (path, text) in [
+        let (dir, repo) = committed(&[
             (".gitignore", "build/\n*.log\n"),
             ("a.txt", "a\n"),
             ("dir/b.txt", "b\n"),
             ("dir/sub/c.txt", "c\n"),
             ("dir/sub/d.txt", "d\n"),
             ("other/e.txt", "e\n"),
-        ] {
-            write(root, path, text);
-        }
-        git(root, &["add", "-A"]);
-        git(root, &["commit", "-q", "-m", "base"]);
+        ]);
+        let root = dir.path();
         write(root, "dir/b.txt", "b, edited before the run\n");
         write(root, "dir/u.txt", "untracked before the run\n");
         write(root, "build/x.o", "ignored\n");
         write(root, "x.log", "ignored\n");
-        let repo = Repo::discover(root).unwrap().unwrap();
         (dir, repo)
     }
 

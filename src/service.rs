@@ -960,7 +960,7 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::Arc;
 
-    use crate::testing::{git, write};
+    use crate::testing::{committed, git, write};
 
     /// A service on a thread, stopped when dropped.
     struct Running {
@@ -987,23 +987,16 @@ mod tests {
         }
     }
 
+    /// Committed files and an ignored directory.
     fn repo() -> (tempfile::TempDir, Repo) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        git(root, &["init", "-q"]);
-        for (path, text) in [
+        let (dir, repo) = committed(&[
             (".gitignore", "build/\n"),
             ("a.txt", "a\n"),
             ("run.sh", "#!/bin/sh\n"),
             ("dir/b.txt", "b\n"),
             ("dir/sub/c.txt", "c\n"),
-        ] {
-            write(root, path, text);
-        }
-        git(root, &["add", "-A"]);
-        git(root, &["commit", "-q", "-m", "base"]);
-        write(root, "build/x.o", "ignored\n");
-        let repo = Repo::discover(root).unwrap().unwrap();
+        ]);
+        write(dir.path(), "build/x.o", "ignored\n");
         (dir, repo)
     }
 
