@@ -278,7 +278,8 @@ struct State {
     baseline: Baseline,
     snapshot: Snapshot,
     inputs: Inputs,
-    /// Ignored directories the watch skipped: every run's touched paths include them.
+    /// Ignored directories the watch skipped (the same at every checkpoint of one watch):
+    /// every run's touched paths include them.
     skipped: BTreeSet<RepoPath>,
     /// Touched since the snapshot was last brought up to date.
     pending: BTreeSet<RepoPath>,
@@ -564,7 +565,6 @@ impl Service {
                 paths.extend(checkpoint.paths.iter().cloned());
             }
         }
-        self.state.skipped = checkpoint.skipped.into_iter().collect();
         self.state.pending.extend(checkpoint.paths);
         if checkpoint.directories_changed {
             self.state.stale = true;
