@@ -256,6 +256,12 @@ struct Inputs(Vec<(PathBuf, Option<FileIdentity>)>);
 type FileIdentity = (u64, u64, u64, i64, i64);
 
 impl Inputs {
+    /// The same files, looked at again.
+    fn now(&self) -> Inputs {
+        let paths: Vec<PathBuf> = self.0.iter().map(|(p, _)| p.clone()).collect();
+        Inputs::of(&paths)
+    }
+
     fn of(paths: &[PathBuf]) -> Inputs {
         Inputs(
             paths
@@ -299,8 +305,9 @@ pub struct Service {
     socket: PathBuf,
     socket_id: (u64, u64),
     listener: UnixListener,
-    /// Files that decide how git compares and ignores (see [`Inputs`]).
-    input_paths: Vec<PathBuf>,
+    /// Files outside the repository that decide how git compares and ignores, given by the
+    /// caller (see [`Inputs`]).
+    extra_inputs: Vec<PathBuf>,
     state: State,
     sessions: BTreeMap<u64, Session>,
     next_session: u64,
@@ -349,9 +356,7 @@ impl Service {
         let meta = std::fs::symlink_metadata(&socket).map_err(io(&socket))?;
         let socket_id = (meta.dev(), meta.ino());
         listener.set_nonblocking(true).map_err(io(&socket))?;
-        let mut input_paths = git_inputs(repo)?;
-        input_paths.extend(extra_inputs.iter().cloned());
-        let state = match State::set_up(repo, &input_paths) {
+        let state = match State::set_up(repo, extra_inputs) {
             Ok(state) => state,
             Err(err) => {
                 let _ = std::fs::remove_file(&socket);
@@ -363,7 +368,7 @@ impl Service {
             socket,
             socket_id,
             listener,
-            input_paths,
+            extra_inputs: extra_inputs.to_vec(),
             state,
             sessions: BTreeMap::new(),
             next_session: 1,
@@ -587,16 +592,16 @@ impl Service {
             self.rescan_open_runs(
                 "a directory was created, deleted or moved; the watch was set up again",
             );
-            self.state = State::set_up(&self.repo, &self.input_paths)?;
+            self.state = State::set_up(&self.repo, &self.extra_inputs)?;
             self.restarts += 1;
             self.rebaselines += 1;
             return Ok(());
         }
-        let suspect = Inputs::of(&self.input_paths) != self.state.inputs
+        let suspect = self.state.inputs.now() != self.state.inputs
             || !self.state.baseline.catch_up()
             || (for_a_run && self.repo.head()? != self.state.snapshot.head);
         if suspect {
-            self.state.rebaseline(&self.repo, &self.input_paths)?;
+            self.state.rebaseline(&self.repo, &self.extra_inputs)?;
             self.rebaselines += 1;
             return Ok(());
         }
@@ -615,7 +620,7 @@ impl Service {
         self.state.pending.clear();
         // The index changed while the paths were looked at: their staged half may be stale.
         if !self.state.baseline.catch_up() {
-            self.state.rebaseline(&self.repo, &self.input_paths)?;
+            self.state.rebaseline(&self.repo, &self.extra_inputs)?;
             self.rebaselines += 1;
         }
         Ok(())
@@ -636,7 +641,7 @@ impl Drop for Service {
 impl State {
     /// The watch first, then the index and the snapshot: a change is in the snapshot, in the
     /// watch's events, or in both.
-    fn set_up(repo: &Repo, input_paths: &[PathBuf]) -> Result<State, ServiceError> {
+    fn set_up(repo: &Repo, extra_inputs: &[PathBuf]) -> Result<State, ServiceError> {
         let mut watch = TreeWatch::start(repo, Duration::ZERO)?;
         let ready = watch.ready()?;
         if !ready.indexed {
@@ -644,7 +649,7 @@ impl State {
                 "a split or sparse index, or core.ignoreCase".to_string(),
             ));
         }
-        let (baseline, snapshot, inputs) = baseline_and_snapshot(repo, input_paths)?;
+        let (baseline, snapshot, inputs) = baseline_and_snapshot(repo, extra_inputs)?;
         // The set-up's own touched paths (directories that vanished while it ran) are folded
         // in later; the skipped ignored directories come with every checkpoint. A watch that
         // could not vouch for the set-up (a `.gitignore` changed meanwhile) is set up again
@@ -662,8 +667,8 @@ impl State {
         })
     }
 
-    fn rebaseline(&mut self, repo: &Repo, input_paths: &[PathBuf]) -> Result<(), ServiceError> {
-        let (baseline, snapshot, inputs) = baseline_and_snapshot(repo, input_paths)?;
+    fn rebaseline(&mut self, repo: &Repo, extra_inputs: &[PathBuf]) -> Result<(), ServiceError> {
+        let (baseline, snapshot, inputs) = baseline_and_snapshot(repo, extra_inputs)?;
         self.baseline = baseline;
         self.snapshot = snapshot;
         self.inputs = inputs;
@@ -674,12 +679,15 @@ impl State {
 }
 
 /// The settings' identities, then the index, then a full snapshot: a later change to any of
-/// them is noticed by the next comparison.
+/// them is noticed by the next comparison. The list of settings files is found again each
+/// time: after a checkout, HEAD names another branch's ref file.
 fn baseline_and_snapshot(
     repo: &Repo,
-    input_paths: &[PathBuf],
+    extra_inputs: &[PathBuf],
 ) -> Result<(Baseline, Snapshot, Inputs), ServiceError> {
-    let inputs = Inputs::of(input_paths);
+    let mut paths = git_inputs(repo)?;
+    paths.extend(extra_inputs.iter().cloned());
+    let inputs = Inputs::of(&paths);
     let baseline = Baseline::read(repo).map_err(|e| ServiceError::Unusable(e.to_string()))?;
     if !baseline.usable() {
         return Err(ServiceError::Unusable(
@@ -1094,9 +1102,20 @@ mod tests {
         let (head, list, _) = begun(&repo);
         assert_eq!((head, list.clone()), full(&repo));
         assert!(list.iter().any(|(p, ..)| p == "fresh/h.txt"));
-        let status = status(&repo).unwrap();
-        assert!(status.restarts >= 1, "{status:?}");
-        assert!(status.rebaselines >= 3, "{status:?}");
+        let counters = status(&repo).unwrap();
+        assert!(counters.restarts >= 1, "{counters:?}");
+        assert!(counters.rebaselines >= 3, "{counters:?}");
+
+        // On another branch, a commit that changes neither the tree nor the index is noticed
+        // between runs (by the new branch's ref file), not only by the next run's check of HEAD.
+        git(root, &["checkout", "-q", "-b", "other"]);
+        let before = status(&repo).unwrap().rebaselines;
+        git(root, &["commit", "-q", "--allow-empty", "-m", "empty"]);
+        std::thread::sleep(IDLE_TICK * 3);
+        let after = status(&repo).unwrap();
+        assert!(after.rebaselines > before, "{after:?}");
+        let (head, list, _) = begun(&repo);
+        assert_eq!((head, list), full(&repo));
     }
 
     #[test]
